@@ -1,0 +1,78 @@
+"""Relay `Node`: opaque global IDs and tenant-checked `node(id:)` / `nodes(ids:)`.
+
+A global ID is base64url("TypeName:uuid"). Each node type registers a batch loader that returns
+only what the principal may see, so `node(id:)` of another tenant's object is `null`, exactly
+like a missing one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import strawberry
+
+from server.errors import invalid
+
+if TYPE_CHECKING:
+    from graph.context import Context
+
+NodeLoader = Callable[["Context", list[uuid.UUID]], Awaitable[list[Any]]]
+_registry: dict[str, tuple[type, NodeLoader]] = {}
+
+
+@strawberry.interface(description="An object with a globally unique, opaque ID.")
+class Node:
+    id: strawberry.ID
+
+
+def to_global_id(type_name: str, raw: uuid.UUID | str) -> strawberry.ID:
+    return strawberry.ID(base64.urlsafe_b64encode(f"{type_name}:{raw}".encode()).decode().rstrip("="))
+
+
+def from_global_id(gid: str, field: str = "id") -> tuple[str, uuid.UUID]:
+    try:
+        text = base64.urlsafe_b64decode(gid + "=" * (-len(gid) % 4)).decode()
+        type_name, _, raw = text.partition(":")
+        return type_name, uuid.UUID(raw)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise invalid(f"`{gid}` is not a valid ID", field.split(".")) from None
+
+
+def decode_id(gid: str, expected: str, field: str = "id") -> uuid.UUID:
+    """The UUID inside a global ID that must name an `expected` object."""
+    type_name, raw = from_global_id(gid, field)
+    if type_name != expected:
+        raise invalid(f"`{gid}` is not a {expected} ID", field.split("."))
+    return raw
+
+
+def register_node(type_name: str, cls: type, loader: NodeLoader) -> None:
+    _registry[type_name] = (cls, loader)
+
+
+def registered_nodes() -> dict[str, tuple[type, NodeLoader]]:
+    return dict(_registry)
+
+
+async def resolve_nodes(ctx: "Context", gids: list[str]) -> list[Any]:
+    """Resolve many global IDs with one batch per type; unknown or foreign ones are None."""
+    parsed: list[tuple[str, uuid.UUID] | None] = []
+    for gid in gids:
+        try:
+            parsed.append(from_global_id(gid))
+        except Exception:
+            parsed.append(None)
+    by_type: dict[str, list[uuid.UUID]] = {}
+    for p in parsed:
+        if p and p[0] in _registry:
+            by_type.setdefault(p[0], []).append(p[1])
+    found: dict[tuple[str, uuid.UUID], Any] = {}
+    for type_name, ids in by_type.items():
+        _, loader = _registry[type_name]
+        for raw, obj in zip(ids, await loader(ctx, ids)):
+            found[(type_name, raw)] = obj
+    return [found.get(p) if p else None for p in parsed]

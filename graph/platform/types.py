@@ -1,0 +1,56 @@
+"""Audit entries and activity items."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from graph.core.node import Node, to_global_id
+from graph.core.scalars import JSON
+from server.domains.platform.models import AuditEntry as AuditRow
+
+
+@strawberry.type(description="One recorded change: who did what to which object, when.")
+class AuditEntry(Node):
+    action: str
+    actor_email: str | None
+    actor_id: strawberry.ID | None
+    api_key_id: strawberry.ID | None
+    target_type: str | None
+    target_id: str | None
+    project_id: strawberry.ID | None
+    summary: str | None
+    before: JSON | None
+    after: JSON | None
+    request_id: str | None
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, r: AuditRow) -> "AuditEntry":
+        return cls(id=to_global_id("AuditEntry", r.id), action=r.action, actor_email=r.actor_email,
+                   actor_id=to_global_id("User", r.actor_user_id) if r.actor_user_id else None,
+                   api_key_id=to_global_id("ApiKey", r.actor_api_key_id) if r.actor_api_key_id else None,
+                   target_type=r.target_type, target_id=r.target_id,
+                   project_id=to_global_id("Project", r.project_id) if r.project_id else None,
+                   summary=r.summary, before=r.before, after=r.after, request_id=r.request_id,
+                   created_at=r.created_at)
+
+
+@strawberry.type(description="A change shown in an organization's or project's activity feed.")
+class ActivityItem:
+    id: strawberry.ID
+    action: str
+    actor_email: str | None
+    summary: str | None
+    target_type: str | None
+    target_id: str | None
+    project_id: strawberry.ID | None
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, r: AuditRow) -> "ActivityItem":
+        return cls(id=to_global_id("AuditEntry", r.id), action=r.action, actor_email=r.actor_email,
+                   summary=r.summary, target_type=r.target_type, target_id=r.target_id,
+                   project_id=to_global_id("Project", r.project_id) if r.project_id else None,
+                   created_at=r.created_at)

@@ -1,0 +1,58 @@
+"""Assembles Query, Mutation and Subscription from the domain packages, with the protective extensions."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+
+from graph.accounts.mutations import AccountsMutation
+from graph.accounts.queries import AccountsQuery
+from graph.core.cost import QueryCostLimiter
+from graph.core.extensions import ErrorShaping, OperationMetrics
+from graph.core.node import Node
+from graph.core.queries import NodeQuery
+from graph.jobs.mutations import JobsMutation
+from graph.jobs.queries import JobsQuery
+from graph.jobs.subscriptions import JobsSubscription
+from graph.platform.mutations import PlatformMutation
+from graph.platform.queries import PlatformQuery
+from server.settings import Settings
+
+Query = merge_types("Query", (NodeQuery, AccountsQuery, PlatformQuery, JobsQuery))
+Mutation = merge_types("Mutation", (AccountsMutation, PlatformMutation, JobsMutation))
+Subscription = merge_types("Subscription", (JobsSubscription,))
+
+
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    settings = settings or Settings()
+    extensions = [
+        ErrorShaping,
+        OperationMetrics,
+        lambda: ParserCache(maxsize=1000),
+        lambda: ValidationCache(maxsize=1000),
+        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        lambda: QueryCostLimiter(max_cost=settings.max_query_cost, default_page_size=settings.page_size_default),
+    ]
+    if not settings.introspection:
+        extensions.append(DisableIntrospection)
+    return strawberry.Schema(
+        query=Query, mutation=Mutation, subscription=Subscription, types=[Node] + node_types(),
+        extensions=extensions, config=StrawberryConfig(auto_camel_case=True),
+    )
+
+
+def node_types() -> list[type]:
+    from graph.core.node import registered_nodes
+
+    return [cls for cls, _ in registered_nodes().values()]

@@ -1,0 +1,65 @@
+"""Fixed-window rate limits kept in Redis, shared by every API replica.
+
+Each window is one `INCR` + `EXPIRE` in a pipeline. When Redis is unreachable the limit is not
+enforced (fail open): reads keep working while Redis is down, as DESIGN.md asks.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+log = logging.getLogger("insights.ratelimit")
+
+
+@dataclass(frozen=True)
+class Window:
+    seconds: int
+    limit: int
+
+
+@dataclass
+class Verdict:
+    allowed: bool
+    retry_after: int = 0
+    limit: int = 0
+    remaining: int = 0
+
+
+async def hit(redis: aioredis.Redis, bucket: str, windows: list[Window], cost: int = 1) -> Verdict:
+    """Count one request against every window of `bucket`; refused if any window is over."""
+    now = int(time.time())
+    keys = [f"rl:{bucket}:{w.seconds}:{now // w.seconds}" for w in windows]
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            for key, w in zip(keys, windows):
+                pipe.incrby(key, cost)
+                pipe.expire(key, w.seconds + 1)
+            counts = (await pipe.execute())[::2]
+    except (RedisError, OSError) as e:
+        log.warning("rate limit not enforced, redis unavailable: %s", e)
+        return Verdict(True)
+    verdict = Verdict(True, limit=windows[0].limit, remaining=max(windows[0].limit - counts[0], 0))
+    for count, w in zip(counts, windows):
+        if count > w.limit:
+            retry = w.seconds - now % w.seconds
+            if not verdict.allowed:
+                retry = max(retry, verdict.retry_after)
+            verdict = Verdict(False, retry_after=retry, limit=w.limit, remaining=0)
+    return verdict
+
+
+async def peek_exceeded(redis: aioredis.Redis, bucket: str, window: Window) -> int:
+    """Seconds until `bucket` may try again (0 when under the limit), without counting a hit."""
+    now = int(time.time())
+    try:
+        count = await redis.get(f"rl:{bucket}:{window.seconds}:{now // window.seconds}")
+    except (RedisError, OSError):
+        return 0
+    if count is not None and int(count) >= window.limit:
+        return window.seconds - now % window.seconds
+    return 0

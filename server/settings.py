@@ -1,0 +1,99 @@
+"""Every setting of Insights, read from `INSIGHTS_*` environment variables.
+
+The README's settings table is generated from the field descriptions here, so a setting is
+documented exactly once.
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INSIGHTS_", env_file=".env", extra="ignore")
+
+    # --- where things run -------------------------------------------------------------------
+    home: Path = Field(Path(".insights"), description="Directory for embedded PostgreSQL/Redis data, exports, the generated secret key.")
+    database_url: str | None = Field(None, description="PostgreSQL URL (`postgresql+asyncpg://...`). Unset: start an embedded PostgreSQL under `INSIGHTS_HOME`.")
+    redis_url: str | None = Field(None, description="Redis URL. Unset: start an embedded Redis under `INSIGHTS_HOME`.")
+    host: str = Field("127.0.0.1", description="Address `insights serve` listens on.")
+    port: int = Field(8000, description="Port `insights serve` listens on.")
+    public_url: str | None = Field(None, description="Base URL clients use to reach the server (links in emails and download URLs). Default: `http://HOST:PORT`.")
+    environment: str = Field("development", description="`development` or `production`; production requires `INSIGHTS_SECRET_KEY` and secure cookies.")
+    log_level: str = Field("INFO", description="Python log level.")
+    db_pool_size: int = Field(10, description="SQLAlchemy connection pool size per process.")
+
+    # --- security ---------------------------------------------------------------------------
+    secret_key: str | None = Field(None, description="Key for signing JWTs and encrypting secrets. Unset in development: generated once and kept in `INSIGHTS_HOME/secret_key`.")
+    session_ttl_hours: int = Field(24, description="Lifetime of a login session (JWT and cookie).")
+    session_cookie_name: str = Field("insights_session", description="Name of the HTTP-only session cookie.")
+    cookie_secure: bool = Field(False, description="Mark the session cookie `Secure` (turn on behind HTTPS).")
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (JSON list), e.g. `[\"https://app.example.com\"]`.")
+    ws_allowed_origins: list[str] = Field(default_factory=list, description="Origins allowed to open GraphQL websockets (JSON list); empty allows any origin (clients still authenticate in `connection_init`).")
+    invite_ttl_days: int = Field(7, description="Days an organization invite stays valid.")
+    login_attempts_per_15min: int = Field(10, description="Failed-login budget per address and per account in 15 minutes.")
+
+    # --- GraphQL ----------------------------------------------------------------------------
+    graphiql: bool = Field(True, description="Serve the GraphiQL IDE at `/graphql` for browsers.")
+    introspection: bool = Field(True, description="Allow schema introspection queries.")
+    page_size_default: int = Field(50, description="Default `first` of connections.")
+    page_size_max: int = Field(500, description="Largest `first`/`last` a connection accepts.")
+    max_query_depth: int = Field(12, description="Deepest selection nesting accepted.")
+    max_aliases: int = Field(30, description="Most aliases in one operation.")
+    max_tokens: int = Field(4000, description="Most lexical tokens in one document.")
+    max_query_cost: int = Field(50_000, description="Largest query cost: each field costs 1, list fields multiply their children by `first`/`last` (or the default page size).")
+    rate_limit_per_minute: int = Field(100, description="GraphQL requests per minute per user, API key or (anonymous) address.")
+    rate_limit_per_hour: int = Field(1000, description="GraphQL requests per hour per user, API key or (anonymous) address.")
+    max_body_bytes: int = Field(1_048_576, description="Largest request body accepted on `/graphql`.")
+
+    # --- jobs -------------------------------------------------------------------------------
+    worker_threads: int = Field(1, description="Dramatiq worker threads `insights serve` runs in-process (0 disables the in-process worker).")
+    run_scheduler: bool | None = Field(None, description="Run the scheduler inside `insights serve`. Default: on in zero-config mode, off otherwise.")
+    job_resend_after_seconds: int = Field(30, description="A pending job not picked up for this long is re-sent by the sweeper.")
+    job_stale_running_seconds: int = Field(600, description="A running job without progress for this long is considered lost and re-sent.")
+    job_max_attempts: int = Field(3, description="Attempts before a job is marked failed.")
+    scheduler_tick_seconds: float = Field(1.0, description="How often the scheduler looks for due schedules and lost jobs.")
+
+    # --- email ------------------------------------------------------------------------------
+    smtp_host: str | None = Field(None, description="SMTP server for invite emails; unset: emails are logged instead of sent.")
+    smtp_port: int = Field(587, description="SMTP port.")
+    smtp_username: str | None = Field(None, description="SMTP user.")
+    smtp_password: str | None = Field(None, description="SMTP password.")
+    smtp_starttls: bool = Field(True, description="Use STARTTLS with the SMTP server.")
+    smtp_from: str = Field("insights@localhost", description="Sender address of emails.")
+
+    @property
+    def zero_config(self) -> bool:
+        return self.database_url is None and self.redis_url is None
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.home / "exports"
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    def signing_key(self) -> str:
+        """The secret key, generated and persisted under `home` on first use in development."""
+        if self.secret_key:
+            return self.secret_key
+        if self.environment == "production":
+            raise RuntimeError("INSIGHTS_SECRET_KEY must be set in production")
+        path = self.home / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        self.secret_key = path.read_text().strip()
+        return self.secret_key
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return Settings()
