@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import uuid
+
 import strawberry
 
+from graph.accounts.types import User
 from graph.core.node import Node, to_global_id
+from server.domains.accounts.loaders import load_users
 from graph.core.scalars import JSON
 from server.domains.platform.models import AuditEntry as AuditRow
 
@@ -25,10 +29,19 @@ class AuditEntry(Node):
     after: JSON | None
     request_id: str | None
     created_at: datetime
+    actor_row_id: strawberry.Private[uuid.UUID | None]
+
+    @strawberry.field(description="Who made the change; null once they no longer share an organization with you.")
+    async def actor(self, info: strawberry.Info) -> User | None:
+        if self.actor_row_id is None:
+            return None
+        row = await info.context.loader(load_users).load(self.actor_row_id)
+        return User.from_row(row) if row else None
 
     @classmethod
     def from_row(cls, r: AuditRow) -> "AuditEntry":
         return cls(id=to_global_id("AuditEntry", r.id), action=r.action, actor_email=r.actor_email,
+                   actor_row_id=r.actor_user_id,
                    actor_id=to_global_id("User", r.actor_user_id) if r.actor_user_id else None,
                    api_key_id=to_global_id("ApiKey", r.actor_api_key_id) if r.actor_api_key_id else None,
                    target_type=r.target_type, target_id=r.target_id,
