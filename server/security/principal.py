@@ -46,9 +46,19 @@ class Principal:
         return self.user_id
 
     def require_session(self) -> uuid.UUID:
-        """Account-level changes (profile, keys, organizations) need a user, not a read-only key."""
+        """A user with write access (a session or a write-scope key). Changes to the account itself
+        need `require_interactive`, which refuses every key."""
         user_id = self.require_user()
         self.require_write()
+        return user_id
+
+    def require_interactive(self) -> uuid.UUID:
+        """Changes to the account itself (profile, password, sessions, API keys, joining or creating
+        organizations) need a signed-in person. No API key qualifies, whatever its scope, so a leaked
+        key can neither mint more keys nor take the account over."""
+        user_id = self.require_user()
+        if self.api_key_id is not None:
+            raise forbidden("API keys cannot change the account; sign in to do this")
         return user_id
 
     def require_write(self) -> None:
