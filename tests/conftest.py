@@ -90,11 +90,34 @@ def database_url(services):  # noqa: ANN001, ANN201
     asyncio.run(_drop_database(admin, name))
 
 
+REDIS_LOCK = "insights:test-session"
+
+
 @pytest.fixture(scope="session")
 def redis_url(services):  # noqa: ANN001, ANN201
+    """A Redis database of this test session's own. Several sessions may run at once against the
+    localhost Redis: sharing one database would mix their Dramatiq queues (a worker would take
+    another session's jobs) and each session's flush would empty the others' queues."""
     _, url = services
-    sync_redis.Redis.from_url(url).flushdb()
-    return url
+    head, _, db = url.rpartition("/")
+    if "INSIGHTS_TEST_REDIS_URL" in os.environ or not url.startswith("redis://") or not db.isdigit():
+        sync_redis.Redis.from_url(url).flushdb()
+        yield url
+        return
+    token = uuid.uuid4().hex
+    for n in dict.fromkeys([*range(11, 16), *range(1, 11), int(db)]):
+        candidate = f"{head}/{n}"
+        client = sync_redis.Redis.from_url(candidate)
+        if client.set(REDIS_LOCK, token, nx=True, ex=6 * 3600):
+            client.flushdb()
+            client.set(REDIS_LOCK, token, ex=6 * 3600)
+            yield candidate
+            if client.get(REDIS_LOCK) == token.encode():
+                client.flushdb()
+            client.close()
+            return
+        client.close()
+    raise RuntimeError("no free Redis database for this test session (all taken by other sessions)")
 
 
 def make_settings(tmp: Path, **overrides) -> Settings:  # noqa: ANN003

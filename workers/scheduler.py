@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from server.db.base import utcnow
 from server.jobs import service as jobs
@@ -26,11 +28,14 @@ BUILTIN = [("accounts-cleanup", "accounts_cleanup", 3600)]
 
 
 async def ensure_builtin(rt: Runtime) -> None:
+    """Create the built-in schedules that do not exist yet (safe with several schedulers starting)."""
+    now = utcnow()
     async with rt.db.unit_of_work() as uow:
-        existing = set((await uow.session.execute(select(Schedule.name))).scalars())
         for name, kind, interval in BUILTIN:
-            if name not in existing:
-                uow.session.add(Schedule(name=name, job_kind=kind, interval_seconds=interval, next_run_at=utcnow()))
+            await uow.session.execute(
+                pg_insert(Schedule).values(id=uuid.uuid4(), name=name, job_kind=kind, interval_seconds=interval,
+                                           next_run_at=now, enabled=True, payload={}, created_at=now, updated_at=now)
+                .on_conflict_do_nothing(index_elements=[Schedule.name]))
 
 
 async def run_due(rt: Runtime, limit: int = 100) -> int:
@@ -45,22 +50,30 @@ async def run_due(rt: Runtime, limit: int = 100) -> int:
                             subject_type="Schedule", subject_id=str(sched.id))
             sched.last_run_at = now
             # Skip missed runs rather than firing a burst after downtime.
-            step = timedelta(seconds=sched.interval_seconds)
-            nxt = sched.next_run_at + step
-            while nxt <= now:
-                nxt += step
-            sched.next_run_at = nxt
+            step = timedelta(seconds=max(1, sched.interval_seconds))
+            missed = max(0, (now - sched.next_run_at) // step)
+            sched.next_run_at = sched.next_run_at + (missed + 1) * step
     return len(due)
 
 
 async def tick(rt: Runtime) -> None:
-    await run_due(rt)
-    await jobs.sweep(rt)
+    """Run due schedules, then recover lost jobs; one failing does not stop the other."""
+    try:
+        await run_due(rt)
+    finally:
+        await jobs.sweep(rt)
 
 
 async def run_forever(rt: Runtime, stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
-    await ensure_builtin(rt)
+    while not stop.is_set():
+        try:
+            await ensure_builtin(rt)
+            break
+        except Exception:
+            log.exception("could not create the built-in schedules; retrying")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), rt.settings.scheduler_tick_seconds)
     log.info("scheduler running (tick %.1f s)", rt.settings.scheduler_tick_seconds)
     while not stop.is_set():
         try:

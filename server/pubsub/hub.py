@@ -1,12 +1,18 @@
 """One Redis pub/sub listener per API process, fanned out to bounded per-subscriber queues.
 
-A subscriber whose queue is full is dropped (its stream ends) rather than letting memory grow;
-the listener reconnects with backoff when Redis goes away and re-subscribes every channel.
+- A subscriber whose queue is full is dropped: its queue is emptied and its stream ends with
+  `SubscriberDropped`, rather than letting memory grow.
+- `subscribe()` returns once Redis confirmed the subscription (or the listener is disconnected),
+  so a caller that subscribes and then reads the database misses no change made after its read.
+- When Redis goes away the listener reconnects with backoff, re-subscribes every channel and then
+  sends each subscriber a `{"type": "Resync"}` event: events published while it was away are lost,
+  so subscribers re-read what they show.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,27 +22,52 @@ import redis.asyncio as aioredis
 
 log = logging.getLogger("insights.pubsub")
 
+PLACEHOLDER = "insights:hub"  # keeps the connection in subscribe mode when nobody listens
+RESYNC = {"type": "Resync"}
+CONFIRM_TIMEOUT = 2.0
+BACKOFF_START, BACKOFF_MAX = 0.1, 10.0
+
 _CLOSED = object()
+_DROPPED = object()
+
+
+class SubscriberDropped(Exception):
+    """The subscriber did not keep up with its events and was dropped."""
 
 
 class Subscription:
-    def __init__(self, maxsize: int):
+    def __init__(self, channel: str, maxsize: int):
+        self.channel = channel
         self.queue: asyncio.Queue = asyncio.Queue(maxsize)
         self.dropped = False
+        self.ended = False
 
     def offer(self, message: object) -> bool:
+        if self.ended:
+            return True
         try:
             self.queue.put_nowait(message)
             return True
         except asyncio.QueueFull:
-            self.dropped = True
             return False
+
+    def end(self, marker: object = _CLOSED) -> None:
+        """Release what is queued and leave only the end marker (never blocks, never grows)."""
+        if self.ended:
+            return
+        self.ended = True
+        self.dropped = marker is _DROPPED
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(marker)
 
     async def __aiter__(self) -> AsyncIterator[dict]:
         while True:
             item = await self.queue.get()
             if item is _CLOSED:
                 return
+            if item is _DROPPED:
+                raise SubscriberDropped(f"subscriber of {self.channel} fell behind and was dropped")
             yield item
 
 
@@ -47,9 +78,12 @@ class PubSubHub:
         self._subs: dict[str, set[Subscription]] = {}
         self._pubsub = None
         self._task: asyncio.Task | None = None
-        self._changed = asyncio.Event()
         self._stopping = False
+        self._confirm: dict[str, asyncio.Event] = {}
+        self._resync: set[str] = set()
         self.connected = asyncio.Event()
+        self.connections = 0  # how many times the listener (re)connected
+        self.dropped = 0      # how many slow subscribers were dropped
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="pubsub-hub")
@@ -58,23 +92,28 @@ class PubSubHub:
         self._stopping = True
         if self._task:
             self._task.cancel()
-            with contextlib_suppress():
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
         for subs in self._subs.values():
             for sub in subs:
-                sub.offer(_CLOSED)
+                sub.end(_CLOSED)
+
+    def subscriber_count(self, channel: str | None = None) -> int:
+        if channel is not None:
+            return len(self._subs.get(channel, ()))
+        return sum(len(s) for s in self._subs.values())
 
     @asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
-        sub = Subscription(self.queue_size)
+        sub = Subscription(channel, self.queue_size)
         first = channel not in self._subs
         self._subs.setdefault(channel, set()).add(sub)
-        if first and self._pubsub is not None:
-            try:
-                await self._pubsub.subscribe(channel)
-            except Exception:  # the listener re-subscribes everything on reconnect
-                log.warning("subscribe to %s deferred until reconnect", channel)
         try:
+            if first:
+                await self._subscribe_channel(channel)
+            elif (pending := self._confirm.get(channel)) is not None:  # another subscriber's SUBSCRIBE in flight
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(pending.wait(), CONFIRM_TIMEOUT)
             yield sub
         finally:
             subs = self._subs.get(channel)
@@ -82,58 +121,88 @@ class PubSubHub:
                 subs.discard(sub)
                 if not subs:
                     del self._subs[channel]
-                    if self._pubsub is not None:
-                        try:
-                            await self._pubsub.unsubscribe(channel)
-                        except Exception:
-                            pass
+                    pubsub = self._pubsub
+                    if pubsub is not None:
+                        with contextlib.suppress(Exception):
+                            await pubsub.unsubscribe(channel)
 
-    def _dispatch(self, channel: str, data: bytes) -> None:
-        try:
-            message = orjson.loads(data)
-        except orjson.JSONDecodeError:
+    async def _subscribe_channel(self, channel: str) -> None:
+        pubsub = self._pubsub
+        if pubsub is None:  # disconnected: the listener subscribes it (and resyncs) on connect
             return
+        event = self._confirm.setdefault(channel, asyncio.Event())
+        try:
+            await pubsub.subscribe(channel)
+            await asyncio.wait_for(event.wait(), CONFIRM_TIMEOUT)
+        except Exception as e:  # the listener re-subscribes everything (and resyncs) on reconnect
+            log.warning("subscribe to %s not confirmed (%s); relying on reconnect", channel, e)
+
+    def _dispatch(self, channel: str, message: object) -> None:
         for sub in list(self._subs.get(channel, ())):
             if not sub.offer(message):
                 log.warning("dropping slow subscriber of %s", channel)
+                self.dropped += 1
                 self._subs[channel].discard(sub)
-                # Make room for the end-of-stream marker so the consumer stops.
-                while not sub.queue.empty():
-                    sub.queue.get_nowait()
-                sub.queue.put_nowait(_CLOSED)
+                sub.end(_DROPPED)
+
+    def _on_message(self, msg: dict) -> None:
+        kind = msg.get("type")
+        channel = msg.get("channel")
+        if isinstance(channel, bytes):
+            channel = channel.decode()
+        if kind == "message":
+            try:
+                data = orjson.loads(msg["data"])
+            except orjson.JSONDecodeError:
+                return
+            self._dispatch(channel, data)
+        elif kind == "subscribe":
+            event = self._confirm.pop(channel, None)
+            if event is not None:
+                event.set()
+            if channel in self._resync:
+                self._resync.discard(channel)
+                self._dispatch(channel, RESYNC)
+
+    def _release_waiters(self) -> None:
+        for event in self._confirm.values():
+            event.set()
+        self._confirm.clear()
 
     async def _run(self) -> None:
-        backoff = 0.2
+        backoff = BACKOFF_START
         while not self._stopping:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = self.redis.pubsub()
             try:
-                # A placeholder channel keeps the connection in subscribe mode when nobody listens.
-                await pubsub.subscribe("insights:hub", *self._subs.keys())
+                await pubsub.subscribe(PLACEHOLDER)
+                # From here on subscribe() sends its own SUBSCRIBE; the ones already registered are
+                # subscribed here, and their subscribers re-read once Redis confirms.
                 self._pubsub = pubsub
+                channels = list(self._subs)
+                if channels:
+                    self._resync.update(channels)
+                    await pubsub.subscribe(*channels)
+                self.connections += 1
                 self.connected.set()
-                backoff = 0.2
+                backoff = BACKOFF_START
                 while True:
                     msg = await pubsub.get_message(timeout=1.0)
-                    if msg and msg.get("type") == "message":
-                        channel = msg["channel"].decode() if isinstance(msg["channel"], bytes) else msg["channel"]
-                        self._dispatch(channel, msg["data"])
+                    if msg:
+                        self._on_message(msg)
             except asyncio.CancelledError:
                 raise
             except Exception as e:
                 self.connected.clear()
                 self._pubsub = None
+                self._release_waiters()
+                if self._stopping:
+                    return
                 log.warning("pub/sub listener lost Redis (%s); reconnecting in %.1f s", e, backoff)
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+                backoff = min(backoff * 2, BACKOFF_MAX)
             finally:
+                self.connected.clear()
                 self._pubsub = None
-                try:
+                self._resync.clear()
+                with contextlib.suppress(Exception):
                     await pubsub.aclose()
-                except Exception:
-                    pass
-
-
-def contextlib_suppress():  # noqa: ANN201
-    import contextlib
-
-    return contextlib.suppress(asyncio.CancelledError, Exception)

@@ -1,8 +1,13 @@
 """Organization export: a JSON file of the organization's data, written by a job and downloaded
-by owners. Each domain contributes its part through its own service (accounts today)."""
+by owners (`GET /api/v1/exports/{job_id}`).
+
+The file holds the organization, its members, invites and API key metadata (the accounts
+domain's part, without secrets) and the audit log.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from pathlib import Path
@@ -11,6 +16,7 @@ import orjson
 from sqlalchemy import select
 
 from server.db.base import utcnow
+from server.domains.accounts.export import export_organization
 from server.domains.accounts.models import Role
 from server.domains.platform import audit
 from server.domains.platform.models import AuditEntry
@@ -21,13 +27,20 @@ from server.runtime import Runtime
 from server.security.principal import Principal
 
 KIND = "organization_export"
+FORMAT = "insights-organization-export"
 AUDIT_BATCH = 1000
+
+
+def _require_owner(principal: Principal, organization_id: uuid.UUID) -> None:
+    principal.require_role(organization_id, Role.owner)
+    if principal.key_project_id is not None:  # an organization's export is more than one project
+        raise not_found("organization")
 
 
 async def request_export(rt: Runtime, principal: Principal, organization_id: uuid.UUID,
                          request_id: str | None = None) -> Job:
     """Owners only. Returns the pending job at once; the worker writes the file."""
-    principal.require_role(organization_id, Role.owner)
+    _require_owner(principal, organization_id)
     async with rt.db.unit_of_work() as uow:
         job = jobs.create_job(uow, rt, kind=KIND, organization_id=organization_id,
                               requested_by_id=principal.user_id, subject_type="Organization",
@@ -43,25 +56,29 @@ def export_path(rt: Runtime, organization_id: uuid.UUID, job_id: uuid.UUID) -> P
 
 
 async def run_export(rt: Runtime, job: Job) -> dict:
-    """The job body: gather each domain's part, write atomically, report progress on the way."""
-    from server.domains.accounts.export import export_organization
-
+    """The job body: gather each part, write atomically, report progress on the way."""
     org_id = job.organization_id
-    assert org_id is not None
+    if org_id is None:
+        raise ValueError("an organization export needs an organization")
     await jobs.report_progress(rt, job.id, 0.1, "exporting accounts")
-    data: dict = {"format": "insights-organization-export", "version": 1, "exportedAt": utcnow().isoformat(),
-                  "organizationId": str(org_id)}
-    data.update(await export_organization(rt, org_id))
+    accounts = await export_organization(rt, org_id)
+    data: dict = {"format": FORMAT, "version": 1, "exportedAt": utcnow().isoformat(), "jobId": str(job.id),
+                  "organizationId": str(org_id), **accounts}
     await jobs.report_progress(rt, job.id, 0.5, "exporting the audit log")
     data["auditLog"] = await _audit_entries(rt, org_id)
     await jobs.report_progress(rt, job.id, 0.9, "writing the file")
     path = export_path(rt, org_id, job.id)
+    size = await asyncio.to_thread(_write_atomically, path, data)
+    return {"file": path.name, "bytes": size, "downloadUrl": f"/api/v1/exports/{job.id}",
+            "counts": {k: len(v) for k, v in data.items() if isinstance(v, list)}}
+
+
+def _write_atomically(path: Path, data: dict) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
     os.replace(tmp, path)
-    return {"file": path.name, "bytes": path.stat().st_size, "downloadUrl": f"/api/v1/exports/{job.id}",
-            "counts": {k: len(v) for k, v in data.items() if isinstance(v, list)}}
+    return path.stat().st_size
 
 
 async def _audit_entries(rt: Runtime, org_id: uuid.UUID) -> list[dict]:
@@ -80,7 +97,7 @@ async def export_file_for(rt: Runtime, principal: Principal, job_id: uuid.UUID) 
     job = (await jobs.load_jobs(rt, principal, [job_id]))[0]
     if job is None or job.kind != KIND or job.organization_id is None:
         raise not_found("export")
-    if principal.role_in(job.organization_id) != Role.owner:
+    if principal.role_in(job.organization_id) != Role.owner or principal.key_project_id is not None:
         raise not_found("export")
     if job.status != JobStatus.succeeded:
         raise not_found("finished export")
