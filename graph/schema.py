@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry.extensions import (
-    DisableIntrospection,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
+from strawberry.extensions import DisableIntrospection, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from graph.accounts.mutations import AccountsMutation
 from graph.accounts.queries import AccountsQuery
 from graph.core.cost import QueryCostLimiter
-from graph.core.extensions import ErrorShaping, OperationMetrics
+from graph.core.extensions import CachedParser, ErrorShaping, InsightsSchema, OperationMetrics, limit_extensions
 from graph.core.node import Node
 from graph.core.queries import NodeQuery
 from graph.jobs.mutations import JobsMutation
@@ -37,16 +30,14 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     extensions = [
         ErrorShaping,
         OperationMetrics,
-        lambda: ParserCache(maxsize=1000),
+        lambda: CachedParser(maxsize=1000),
         lambda: ValidationCache(maxsize=1000),
-        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
-        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        *limit_extensions(settings),  # depth, aliases, tokens (rules shared, so ValidationCache hits)
         lambda: QueryCostLimiter(max_cost=settings.max_query_cost, default_page_size=settings.page_size_default),
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(
+    return InsightsSchema(
         query=Query, mutation=Mutation, subscription=Subscription, types=[Node] + node_types(),
         extensions=extensions, config=StrawberryConfig(auto_camel_case=True),
     )

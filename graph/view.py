@@ -7,11 +7,13 @@ import logging
 from typing import Any
 
 import orjson
+from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.exceptions import WebSocketDisconnected
 
 from graph.context import Context
 from server import metrics
@@ -23,7 +25,21 @@ from server.security.principal import Principal
 log = logging.getLogger("insights.graphql")
 
 
+class TextWebSocketAdapter(ASGIWebSocketAdapter):
+    """Sends orjson-encoded messages as text frames: `graphql-transport-ws` and `graphql-ws` are
+    text protocols, and clients (graphql-ws, Apollo, gql) reject binary frames. Strawberry's adapter
+    sends `bytes` from `encode_json` as binary frames, so it must not get them."""
+
+    async def send_json(self, message) -> None:  # noqa: ANN001
+        try:
+            await self.ws.send_text(orjson.dumps(message).decode())
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
+
+
 class InsightsGraphQL(GraphQL):
+    websocket_adapter_class = TextWebSocketAdapter  # type: ignore[assignment]
+
     def __init__(self, schema, runtime_getter, **kwargs: Any):  # noqa: ANN001
         super().__init__(schema, **kwargs)
         self.runtime_getter = runtime_getter
@@ -36,8 +52,10 @@ class InsightsGraphQL(GraphQL):
 
     async def on_ws_connect(self, context: Context) -> Any:
         """Authenticate a websocket from `connection_init`'s payload (or the session cookie)."""
-        params = context.connection_params or {}
+        params = context.connection_params if isinstance(context.connection_params, dict) else {}
         authorization = params.get("authorization") or params.get("Authorization")
+        if authorization is not None and not isinstance(authorization, str):
+            raise ConnectionRejectionError({"message": "`authorization` must be a string", "code": "VALIDATION"})
         if isinstance(authorization, str) and not authorization.lower().startswith(("bearer ", "token ")):
             authorization = f"Bearer {authorization}"
         rt: Runtime = context.rt
@@ -47,6 +65,10 @@ class InsightsGraphQL(GraphQL):
                                                    context.principal.address)
         except DomainError as e:
             raise ConnectionRejectionError({"message": e.message, "code": e.code.value}) from None
+        except Exception:  # the database is down: refuse cleanly instead of dropping the socket
+            log.exception("could not authenticate a websocket (request_id=%s)", context.request_id)
+            raise ConnectionRejectionError({"message": "authentication is unavailable right now",
+                                            "code": "UNAVAILABLE"}) from None
         return None
 
     async def run(self, request, context=None, root_value=None):  # noqa: ANN001, ANN201
@@ -60,7 +82,19 @@ class InsightsGraphQL(GraphQL):
         finally:
             metrics.websocket_connections.dec()
 
+    def decode_json(self, data: str | bytes) -> object:
+        return orjson.loads(data)  # its JSONDecodeError is json's, so Strawberry still answers 400
+
+    async def parse_http_body(self, request):  # noqa: ANN001, ANN201
+        """Strawberry assumes a JSON body is an object (or a batch list) and fails with a 500 on
+        `"text"`, `42` or `null`; those are the client's mistake: 400."""
+        if request.method == "POST" and "application/json" in (request.content_type or ""):
+            if not isinstance(self.parse_json(await request.get_body()), (dict, list)):
+                raise HTTPException(400, "The request body must be a JSON object with a `query`")
+        return await super().parse_http_body(request)
+
     def encode_json(self, data: object) -> bytes:  # type: ignore[override]
+        """HTTP responses: orjson bytes (Strawberry decodes them where it needs text, e.g. streams)."""
         return orjson.dumps(data)
 
     async def render_graphql_ide(self, request: Request) -> Response:

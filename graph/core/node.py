@@ -7,6 +7,7 @@ like a missing one.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import uuid
@@ -58,21 +59,20 @@ def registered_nodes() -> dict[str, tuple[type, NodeLoader]]:
     return dict(_registry)
 
 
-async def resolve_nodes(ctx: "Context", gids: list[str]) -> list[Any]:
-    """Resolve many global IDs with one batch per type; unknown or foreign ones are None."""
-    parsed: list[tuple[str, uuid.UUID] | None] = []
-    for gid in gids:
-        try:
-            parsed.append(from_global_id(gid))
-        except Exception:
-            parsed.append(None)
+async def resolve_nodes(ctx: "Context", gids: list[str], field: str = "ids") -> list[Any]:
+    """Resolve many global IDs with one batch per type; unknown types, missing or foreign objects
+    are None. A malformed ID is a VALIDATION error whose `field` is `[field, index]` (`["id"]` for
+    `node(id:)`)."""
+    parsed: list[tuple[str, uuid.UUID]] = [
+        from_global_id(gid, field if field == "id" else f"{field}.{i}") for i, gid in enumerate(gids)
+    ]
     by_type: dict[str, list[uuid.UUID]] = {}
-    for p in parsed:
-        if p and p[0] in _registry:
-            by_type.setdefault(p[0], []).append(p[1])
+    for type_name, raw in parsed:
+        if type_name in _registry:
+            by_type.setdefault(type_name, []).append(raw)
     found: dict[tuple[str, uuid.UUID], Any] = {}
-    for type_name, ids in by_type.items():
-        _, loader = _registry[type_name]
-        for raw, obj in zip(ids, await loader(ctx, ids)):
+    batches = await asyncio.gather(*(_registry[t][1](ctx, ids) for t, ids in by_type.items()))
+    for (type_name, ids), objs in zip(by_type.items(), batches):
+        for raw, obj in zip(ids, objs):
             found[(type_name, raw)] = obj
-    return [found.get(p) if p else None for p in parsed]
+    return [found.get(p) for p in parsed]

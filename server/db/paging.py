@@ -9,6 +9,7 @@ on page 1. All order columns run in one direction, which lets one row-value comp
 from __future__ import annotations
 
 import base64
+import enum
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -75,12 +76,30 @@ def encode_cursor(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps([_encode_value(v) for v in values])).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, width: int, field: str) -> list[Any]:
+def _typed(value: Any, column: Any) -> Any:
+    """`value` as the Python type of `column`, or ValueError: a tampered cursor must not reach SQL."""
+    try:
+        expected = column.type.python_type
+    except (AttributeError, NotImplementedError):
+        return value
+    if isinstance(expected, type) and issubclass(expected, enum.Enum):
+        return expected(value)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
+        raise ValueError(f"{value!r} is not a {expected.__name__}")
+    if isinstance(value, datetime) and getattr(column.type, "timezone", False) and value.tzinfo is None:
+        raise ValueError("naive datetime")
+    return value
+
+
+def decode_cursor(cursor: str, width: int, field: str, columns: list | None = None) -> list[Any]:
     try:
         raw = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if not isinstance(raw, list) or len(raw) != width:
             raise ValueError
-        return [_decode_value(v) for v in raw]
+        values = [_decode_value(v) for v in raw]
+        return [_typed(v, c) for v, c in zip(values, columns)] if columns is not None else values
     except Exception:
         raise invalid("malformed cursor", [field]) from None
 
@@ -110,7 +129,7 @@ async def keyset_page(
     for cursor, field, forward_cmp in ((req.after, "after", True), (req.before, "before", False)):
         if cursor is None:
             continue
-        values = decode_cursor(cursor, len(order), field)
+        values = decode_cursor(cursor, len(order), field, order)
         greater = forward_cmp != descending  # rows after the cursor in the requested order
         row_value, bound = tuple_(*order), tuple_(*values)
         q = q.where(row_value > bound if greater else row_value < bound)

@@ -7,7 +7,9 @@ A pure ASGI middleware, so a refused request costs no GraphQL parsing, and the 4
 from __future__ import annotations
 
 import logging
+import re
 import uuid
+from urllib.parse import parse_qs
 
 import orjson
 from starlette.requests import HTTPConnection
@@ -22,7 +24,8 @@ from server.security.rate_limit import Window, hit
 
 log = logging.getLogger("insights.gate")
 
-JSON_TYPES = ("application/json", "application/graphql-response+json", "multipart/form-data")
+BODY_TYPES = ("application/json", "multipart/form-data")  # what a POST may carry
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 def graphql_error_body(message: str, code: str, **extra: object) -> bytes:
@@ -40,6 +43,17 @@ class BodyTooLarge(Exception):
     pass
 
 
+def media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def request_id_of(header: str | None) -> str:
+    """The client's `X-Request-ID` when it is a sane token (it ends up in logs), else a new one."""
+    if header and REQUEST_ID.fullmatch(header):
+        return header
+    return uuid.uuid4().hex[:16]
+
+
 class GraphQLGate:
     def __init__(self, app: ASGIApp, runtime_getter, paths: tuple[str, ...] = ("/graphql",)):  # noqa: ANN001
         self.app = app
@@ -51,7 +65,7 @@ class GraphQLGate:
             return await self.app(scope, receive, send)
         rt: Runtime = self.runtime_getter()
         conn = HTTPConnection(scope)
-        request_id = conn.headers.get("x-request-id") or uuid.uuid4().hex[:16]
+        request_id = request_id_of(conn.headers.get("x-request-id"))
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         address = conn.client.host if conn.client else None
@@ -60,8 +74,19 @@ class GraphQLGate:
             state["principal"] = Principal(address=address)
             return await self.app(scope, receive, send)
 
+        inner_send = send
+
+        async def send(message: Message) -> None:  # every answer names its request id, and is counted
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  (b"x-request-id", request_id.encode())]}
+                metrics.http_requests.labels(scope["path"], str(message["status"])).inc()
+            await inner_send(message)
+
         method = scope["method"]
-        if method == "GET" and "text/html" in conn.headers.get("accept", ""):
+        if method == "GET" and "text/html" in conn.headers.get("accept", "") \
+                and "query" not in parse_qs(scope.get("query_string", b"").decode("latin-1")):
+            # The GraphiQL page itself; a GET that carries a query is an operation like any other.
             state["principal"] = Principal(address=address)
             return await self.app(scope, receive, send)
 
@@ -72,11 +97,12 @@ class GraphQLGate:
 
         authorization = conn.headers.get("authorization")
         cookie = conn.cookies.get(rt.settings.session_cookie_name)
-        if method == "POST" and not any(t in conn.headers.get("content-type", "") for t in JSON_TYPES):
+        if method == "POST" and media_type(conn.headers.get("content-type", "")) not in BODY_TYPES:
             return await send_json(send, 415, graphql_error_body(
                 "POST /graphql needs Content-Type: application/json (or multipart/form-data for uploads)",
                 "UNSUPPORTED_MEDIA_TYPE"))
-        if cookie and not authorization and method == "POST" and "multipart/form-data" in conn.headers.get("content-type", "") \
+        if cookie and not authorization and method == "POST" \
+                and media_type(conn.headers.get("content-type", "")) == "multipart/form-data" \
                 and not conn.headers.get("x-insights-csrf"):
             # A form post from another site can send multipart with our cookie; JSON it cannot.
             return await send_json(send, 403, graphql_error_body(
@@ -90,6 +116,11 @@ class GraphQLGate:
             else:
                 return await send_json(send, 401, graphql_error_body(e.message, e.code.value),
                                        [(b"www-authenticate", b"Bearer")])
+        except Exception:  # the database is down: the client did nothing wrong, so no 500
+            log.exception("could not authenticate (request_id=%s)", request_id)
+            return await send_json(send, 503, graphql_error_body(
+                "authentication is unavailable right now; try again shortly", "UNAVAILABLE", requestId=request_id),
+                [(b"retry-after", b"5")])
         state["principal"] = principal
 
         verdict = await hit(rt.redis, principal.rate_key, [
