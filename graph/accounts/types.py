@@ -216,16 +216,8 @@ class Viewer:
         return NotificationPreference.from_map(await accounts.get_preferences(info.context.rt, info.context.principal))
 
 
-def _node_loader(batch, to_node):  # noqa: ANN001, ANN202
-    async def load(ctx, ids):  # noqa: ANN001, ANN202
-        rows = await ctx.loader(batch).load_many(ids)
-        return [to_node(r) if r else None for r in rows]
-
-    return load
-
-
-register_node("User", User, _node_loader(loaders.load_users, User.from_row))
-register_node("Organization", Organization, _node_loader(loaders.load_organizations, Organization.from_row))
-register_node("Membership", Membership, _node_loader(loaders.load_memberships, Membership.from_row))
-register_node("Invite", Invite, _node_loader(loaders.load_invites, Invite.from_row))
-register_node("ApiKey", ApiKey, _node_loader(loaders.load_api_keys, ApiKey.from_row))
+register_node("User", User, loaders.load_users)
+register_node("Organization", Organization, loaders.load_organizations)
+register_node("Membership", Membership, loaders.load_memberships)
+register_node("Invite", Invite, loaders.load_invites)
+register_node("ApiKey", ApiKey, loaders.load_api_keys)

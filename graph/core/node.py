@@ -51,8 +51,18 @@ def decode_id(gid: str, expected: str, field: str = "id") -> uuid.UUID:
     return raw
 
 
-def register_node(type_name: str, cls: type, loader: NodeLoader) -> None:
-    _registry[type_name] = (cls, loader)
+def register_node(type_name: str, cls: type, batch: Callable[..., Awaitable[list[Any]]],
+                  to_node: Callable[[Any], Any] | None = None) -> None:
+    """Make `node(id:)` resolve `type_name`. `batch(rt, principal, ids)` is the domain's
+    tenant-checked batch loader (run through the operation's dataloader); `to_node` turns a row
+    into the GraphQL object (default `cls.from_row`)."""
+    convert = to_node or cls.from_row
+
+    async def load(ctx: "Context", ids: list[uuid.UUID]) -> list[Any]:
+        rows = await ctx.loader(batch).load_many(ids)
+        return [convert(r) if r is not None else None for r in rows]
+
+    _registry[type_name] = (cls, load)
 
 
 def registered_nodes() -> dict[str, tuple[type, NodeLoader]]:

@@ -42,9 +42,4 @@ class Job(Node):
         )
 
 
-async def load_job_nodes(ctx, ids):  # noqa: ANN001, ANN201
-    rows = await ctx.loader(jobs.load_jobs).load_many(ids)
-    return [Job.from_row(r) if r else None for r in rows]
-
-
-register_node("Job", Job, load_job_nodes)
+register_node("Job", Job, jobs.load_jobs)

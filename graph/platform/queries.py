@@ -16,12 +16,7 @@ from server.domains.platform.models import AuditEntry as AuditRow
 ACTIVITY_MAX = 100
 
 
-async def _audit_nodes(ctx, ids):  # noqa: ANN001, ANN201
-    rows = await ctx.loader(load_audit_entries).load_many(ids)
-    return [AuditEntry.from_row(r) if r else None for r in rows]
-
-
-register_node("AuditEntry", AuditEntry, _audit_nodes)
+register_node("AuditEntry", AuditEntry, load_audit_entries)
 
 
 @strawberry.input
