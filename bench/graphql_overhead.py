@@ -139,6 +139,11 @@ async def main() -> None:
                 print(f"  {first:>3} records: {counts[first]} statements")
             print(f"  constant: {'yes' if counts[10] == counts[100] else 'NO'}")
 
+            if os.environ.get("BENCH_PROFILE"):  # py-spy the server while GraphQL is loaded
+                spy = subprocess.Popen(["py-spy", "record", "-p", str(proc.pid), "-o", os.environ["BENCH_PROFILE"],
+                                        "-f", "raw", "-d", "6"])
+                await load(client, gql(100), 7.0, args.concurrency)
+                spy.wait()
             await load(client, plain(100), 1.0, args.concurrency)  # warm-up
             await load(client, gql(100), 1.0, args.concurrency)
             print(f"\n100 records x 13 fields + actor, {args.concurrency} concurrent clients, {args.seconds:.0f} s each:")

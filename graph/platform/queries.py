@@ -6,6 +6,7 @@ import strawberry
 
 from graph.core.connections import Connection, connection_from_page
 from graph.core.node import decode_id, register_node
+from graph.core.selection import selects_in_connection
 from graph.platform.types import ActivityItem, AuditEntry
 from server.db.paging import PageRequest, keyset_page
 from server.domains.accounts.models import Role
@@ -51,7 +52,10 @@ class PlatformQuery:
                               since=f.since, until=f.until)
         page = await keyset_page(ctx.rt.db, q, _order(), PageRequest(first, after, last, before),
                                  default=ctx.settings.page_size_default, maximum=ctx.settings.page_size_max)
-        return connection_from_page(page, AuditEntry.from_row)
+        conn = connection_from_page(page, AuditEntry.from_row)
+        if selects_in_connection(info, "actor"):
+            await AuditEntry.prefetch_actors(info, [e.node for e in conn.edges])
+        return conn
 
     @strawberry.field(description="What happened lately in an organization (or one of its projects), newest first.")
     async def activity(self, info: strawberry.Info, organization_id: strawberry.ID,

@@ -14,6 +14,8 @@ from server.domains.accounts.loaders import load_users
 from graph.core.scalars import JSON
 from server.domains.platform.models import AuditEntry as AuditRow
 
+MISSING = object()  # prefetched, and not visible to the caller
+
 
 @strawberry.type(description="One recorded change: who did what to which object, when.")
 class AuditEntry(Node):
@@ -30,13 +32,30 @@ class AuditEntry(Node):
     request_id: str | None
     created_at: datetime
     actor_row_id: strawberry.Private[uuid.UUID | None]
+    prefetched_actor: strawberry.Private[object] = None
 
     @strawberry.field(description="Who made the change; null once they no longer share an organization with you.")
-    async def actor(self, info: strawberry.Info) -> User | None:
+    def actor(self, info: strawberry.Info) -> User | None:
+        # Synchronous when the list resolver prefetched it (graph.core.selection), else batched.
         if self.actor_row_id is None:
             return None
+        if self.prefetched_actor is not None:
+            return self.prefetched_actor if isinstance(self.prefetched_actor, User) else None
+        return self._load_actor(info)
+
+    async def _load_actor(self, info: strawberry.Info) -> User | None:
         row = await info.context.loader(load_users).load(self.actor_row_id)
         return User.from_row(row) if row else None
+
+    @classmethod
+    async def prefetch_actors(cls, info: strawberry.Info, entries: list["AuditEntry"]) -> None:
+        """Load every entry's actor in one batch (see graph.core.selection)."""
+        ids = list({e.actor_row_id for e in entries if e.actor_row_id})
+        rows = await info.context.loader(load_users).load_many(ids)
+        users = {i: User.from_row(r) for i, r in zip(ids, rows) if r}
+        for e in entries:
+            if e.actor_row_id:
+                e.prefetched_actor = users.get(e.actor_row_id, MISSING)
 
     @classmethod
     def from_row(cls, r: AuditRow) -> "AuditEntry":
