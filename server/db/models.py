@@ -6,3 +6,4 @@ from server.domains.platform import models as platform  # noqa: F401
 from server.jobs import models as jobs  # noqa: F401
 
 metadata = Base.metadata
+from server.domains.incidents import models as incidents  # noqa: F401,E402
