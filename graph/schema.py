@@ -13,6 +13,10 @@ from graph.core.cost import QueryCostLimiter
 from graph.core.extensions import CachedParser, ErrorShaping, InsightsSchema, OperationMetrics, limit_extensions
 from graph.core.node import Node
 from graph.core.queries import NodeQuery
+from graph.incidents.mutations import IncidentsMutation
+from graph.incidents.queries import IncidentsQuery
+from graph.incidents.subscriptions import IncidentsSubscription
+from graph.incidents.webhooks import WebhooksMutation, WebhooksQuery
 from graph.jobs.mutations import JobsMutation
 from graph.jobs.queries import JobsQuery
 from graph.jobs.subscriptions import JobsSubscription
@@ -20,9 +24,9 @@ from graph.platform.mutations import PlatformMutation
 from graph.platform.queries import PlatformQuery
 from server.settings import Settings
 
-Query = merge_types("Query", (NodeQuery, AccountsQuery, PlatformQuery, JobsQuery))
-Mutation = merge_types("Mutation", (AccountsMutation, PlatformMutation, JobsMutation))
-Subscription = merge_types("Subscription", (JobsSubscription,))
+Query = merge_types("Query", (NodeQuery, AccountsQuery, PlatformQuery, JobsQuery, WebhooksQuery, IncidentsQuery))
+Mutation = merge_types("Mutation", (AccountsMutation, PlatformMutation, JobsMutation, WebhooksMutation, IncidentsMutation))
+Subscription = merge_types("Subscription", (JobsSubscription, IncidentsSubscription))
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:

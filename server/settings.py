@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     job_max_attempts: int = Field(3, description="Attempts before a job is marked failed.")
     scheduler_tick_seconds: float = Field(1.0, description="How often the scheduler looks for due schedules and lost jobs.")
 
+    # --- inbound webhooks ------------------------------------------------------------------
+    webhook_max_body_bytes: int = Field(1_048_576, description="Largest inbound webhook body (checked against `Content-Length` and while reading); larger ones get 413.")
+    webhook_dedup_window_hours: int = Field(24, description="A webhook delivery repeating an accepted one of the same config (same provider delivery id or identical body) within this many hours is a duplicate: answered 202 with `duplicate: true`, changing nothing.")
+    webhook_key_grace_hours: int = Field(24, description="After `webhookConfigRegenerateKey`, the previous `ins_` key keeps working for this many hours, so senders can be switched over without losing deliveries.")
+
     # --- email ------------------------------------------------------------------------------
     smtp_host: str | None = Field(None, description="SMTP server for invite emails; unset: emails are logged instead of sent.")
     smtp_port: int = Field(587, description="SMTP port.")

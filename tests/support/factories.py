@@ -110,3 +110,73 @@ async def audit_entry(world: World) -> str:
     data = await world.owner("query($id: ID!) { auditLog(organizationId: $id, first: 1) { nodes { id } } }",
                              {"id": world.org_id})
     return data["auditLog"]["nodes"][0]["id"]
+
+
+WEBHOOK_CONFIG_CREATE = """mutation($input: WebhookConfigCreateInput!) { webhookConfigCreate(input: $input) {
+  webhookConfig { id } key userErrors { code field message } } }"""
+
+
+async def _webhook_config(world: World, provider: str = "GENERIC") -> tuple[str, str]:
+    data = await world.owner(WEBHOOK_CONFIG_CREATE, {"input": {"organizationId": world.org_id, "name": "factory hook",
+                                                               "provider": provider}})
+    payload = ok(data["webhookConfigCreate"])
+    return payload["webhookConfig"]["id"], payload["key"]
+
+
+@factory("WebhookConfig")
+async def webhook_config(world: World) -> str:
+    return (await _webhook_config(world))[0]
+
+
+@factory("WebhookDelivery")
+async def webhook_delivery(world: World) -> str:
+    """A generic alert posted to the config's ingest URL (the REST shim answers the delivery's ID)."""
+    _, key = await _webhook_config(world)
+    r = await world.gql.http.post(f"/api/v1/webhooks/ingest/{key}", json={"title": "factory alert", "service": "api"})
+    assert r.status_code == 202, r.text
+    return r.json()["deliveryId"]
+
+
+# --- incidents: created through the public path, a generic alert posted to a webhook config's ingest URL
+
+async def ingest_alert(world: World, alert: dict | None = None, provider: str = "GENERIC", body: object = None) -> dict:
+    """POST one delivery to a fresh config's ingest URL; the shim's 202 answer
+    (`{deliveryId, alerts, incidents, changeEvents}`, global IDs)."""
+    _, key = await _webhook_config(world, provider)
+    payload = body if body is not None else (alert or {"title": "factory alert", "service": "api", "severity": "high"})
+    r = await world.gql.http.post(f"/api/v1/webhooks/ingest/{key}", json=payload)
+    assert r.status_code == 202, r.text
+    return r.json()
+
+
+@factory("Incident")
+async def incident(world: World) -> str:
+    return (await ingest_alert(world))["incidents"][0]
+
+
+@factory("Alert")
+async def alert(world: World) -> str:
+    return (await ingest_alert(world))["alerts"][0]
+
+
+@factory("TimelineEntry")
+async def timeline_entry(world: World) -> str:
+    incident_id = (await ingest_alert(world))["incidents"][0]
+    data = await world.owner("query($id: ID!) { incident(id: $id) { timeline(first: 1) { nodes { id } } } }",
+                             {"id": incident_id})
+    return data["incident"]["timeline"]["nodes"][0]["id"]
+
+
+JENKINS_DEPLOYMENT = {
+    "name": "checkout-api-deploy", "url": "job/checkout-api-deploy/",
+    "build": {"full_url": "https://ci.example.com/job/checkout-api-deploy/7/", "number": 7, "phase": "COMPLETED",
+              "status": "SUCCESS", "url": "job/checkout-api-deploy/7/", "timestamp": 1795510716377,
+              "scm": {"branch": "origin/main", "commit": "3f9c2d1e8b7a6c5d4e3f2a1b0c9d8e7f6a5b4c3d"},
+              "parameters": {"SERVICE": "checkout-api", "ENVIRONMENT": "production", "VERSION": "2.14.0"}},
+}
+
+
+@factory("ChangeEvent")
+async def change_event(world: World) -> str:
+    """A Jenkins deployment (Notification plugin format) posted to a Jenkins config's ingest URL."""
+    return (await ingest_alert(world, provider="JENKINS", body=JENKINS_DEPLOYMENT))["changeEvents"][0]
