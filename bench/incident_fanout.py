@@ -44,9 +44,10 @@ import redis as sync_redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import LOCK, pct, take_redis_db  # noqa: E402
+
 ADMIN = os.environ.get("BENCH_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
-LOCK = "insights:test-session"  # the same lock the test suite takes on a Redis database
 SUBSCRIPTION = """subscription($org: ID!) { incidentEvents(organizationId: $org) {
   kind incident { id title status severity } } }"""
 
@@ -56,24 +57,6 @@ def raise_file_limit(wanted: int) -> None:
     target = min(max(soft, wanted), hard)
     if target > soft:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-
-
-def take_redis_db(base: str) -> tuple[str, sync_redis.Redis, str]:
-    token = uuid.uuid4().hex
-    for n in range(15, 0, -1):
-        url = f"{base}/{n}"
-        client = sync_redis.Redis.from_url(url)
-        if client.set(LOCK, token, nx=True, ex=3600):
-            client.flushdb()
-            client.set(LOCK, token, ex=3600)
-            return url, client, token
-        client.close()
-    raise SystemExit("no free Redis database")
-
-
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
 def summary(name: str, ms: list[float]) -> str:

@@ -36,27 +36,10 @@ import redis as sync_redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import LOCK, pct, take_redis_db  # noqa: E402
+
 ADMIN = os.environ.get("BENCH_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
-LOCK = "insights:test-session"  # the same lock the test suite takes on a Redis database
-
-
-def take_redis_db(base: str) -> tuple[str, sync_redis.Redis, str]:
-    token = uuid.uuid4().hex
-    for n in range(15, 0, -1):
-        url = f"{base}/{n}"
-        client = sync_redis.Redis.from_url(url)
-        if client.set(LOCK, token, nx=True, ex=3600):
-            client.flushdb()
-            client.set(LOCK, token, ex=3600)
-            return url, client, token
-        client.close()
-    raise SystemExit("no free Redis database")
-
-
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
 def summary(name: str, ms: list[float]) -> str:
