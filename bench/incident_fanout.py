@@ -69,10 +69,6 @@ def summary(name: str, ms: list[float]) -> str:
 def run_server(db_url: str, redis_url: str, home: str, out: mp.Queue, stop: mp.Event, profile: str | None,
                gc_thresholds: str | None) -> None:
     raise_file_limit(65536)
-    if gc_thresholds:  # what the server would do at start-up with the tuning this option tries out
-        import gc
-
-        gc.set_threshold(*map(int, gc_thresholds.split(",")))
     from server.settings import Settings
     from tests.support.live import LiveServer
 
@@ -81,6 +77,10 @@ def run_server(db_url: str, redis_url: str, home: str, out: mp.Queue, stop: mp.E
     server = LiveServer(settings, db_url, redis_url, worker_threads=0)
     if profile is None:
         server.start()
+        if gc_thresholds:  # after start-up, so it overrides server.app.tune_gc
+            import gc
+
+            gc.set_threshold(*map(int, gc_thresholds.split(",")))
         out.put(server.url)
         stop.wait()
         server.stop()
@@ -307,7 +307,7 @@ async def main_async(args: argparse.Namespace) -> None:
     print(f"incidentEvents fan-out: {args.subscribers} websocket subscribers (graphql-transport-ws, "
           f"{args.procs} client processes), {args.events} webhook deliveries {args.interval:.2f} s apart, "
           f"each opening one incident (CREATED); one server process, {os.cpu_count()} cores; "
-          f"server gc thresholds {args.server_gc or 'default'}, permessage-deflate {'off' if args.no_deflate else 'offered'}")
+          f"server gc thresholds {args.server_gc or 'as the app sets them (server.app.tune_gc)'}, permessage-deflate {'off' if args.no_deflate else 'offered'}")
     print(summary("202 -> receipt, every subscriber", latencies))
     print(summary("baseline: ws ping -> pong, all", ping_ms))
     print(f"events missed: {missing} of {args.events * args.subscribers}")
@@ -326,7 +326,7 @@ def main() -> int:
     parser.add_argument("--procs", type=int, default=2, help="subscriber processes")
     parser.add_argument("--profile-server", metavar="PATH", help="write the server process's cProfile stats here")
     parser.add_argument("--server-gc", metavar="G0,G1,G2",
-                        help="gc.set_threshold in the server process (default: Python's 700,10,10)")
+                        help="override gc.set_threshold in the server process (default: what server.app.tune_gc sets)")
     parser.add_argument("--no-deflate", action="store_true",
                         help="clients do not offer permessage-deflate (browsers do; the default offers it)")
     asyncio.run(main_async(parser.parse_args()))
