@@ -87,40 +87,30 @@ def _maybe(value):  # noqa: ANN001, ANN202
     return service.UNSET if value is None else value.value
 
 
+async def _status_change(info: strawberry.Info, incident_id: strawberry.ID, change, payload):  # noqa: ANN001, ANN202
+    """Acknowledge, resolve and reopen: one incident ID in, the changed incident out."""
+    ctx = info.context
+
+    async def work():  # noqa: ANN202
+        row = await change(ctx.rt, ctx.principal, _decode(incident_id, "Incident", "id"), request_id=ctx.request_id)
+        return payload(incident=_incident(row))
+
+    return await mutate(payload, work)
+
+
 @strawberry.type
 class IncidentsMutation:
     @strawberry.mutation(description="Someone is on it: ACKNOWLEDGED, with the time and who. Editors and owners.")
     async def incident_acknowledge(self, info: strawberry.Info, input: IncidentAcknowledgeInput) -> IncidentAcknowledgePayload:
-        ctx = info.context
-
-        async def work() -> IncidentAcknowledgePayload:
-            row = await service.acknowledge(ctx.rt, ctx.principal, _decode(input.id, "Incident", "id"),
-                                            request_id=ctx.request_id)
-            return IncidentAcknowledgePayload(incident=_incident(row))
-
-        return await mutate(IncidentAcknowledgePayload, work)
+        return await _status_change(info, input.id, service.acknowledge, IncidentAcknowledgePayload)
 
     @strawberry.mutation(description="Mark the incident RESOLVED, with the time and who. Editors and owners.")
     async def incident_resolve(self, info: strawberry.Info, input: IncidentResolveInput) -> IncidentResolvePayload:
-        ctx = info.context
-
-        async def work() -> IncidentResolvePayload:
-            row = await service.resolve(ctx.rt, ctx.principal, _decode(input.id, "Incident", "id"),
-                                        request_id=ctx.request_id)
-            return IncidentResolvePayload(incident=_incident(row))
-
-        return await mutate(IncidentResolvePayload, work)
+        return await _status_change(info, input.id, service.resolve, IncidentResolvePayload)
 
     @strawberry.mutation(description="Open a RESOLVED incident again (INVESTIGATING). Editors and owners.")
     async def incident_reopen(self, info: strawberry.Info, input: IncidentReopenInput) -> IncidentReopenPayload:
-        ctx = info.context
-
-        async def work() -> IncidentReopenPayload:
-            row = await service.reopen(ctx.rt, ctx.principal, _decode(input.id, "Incident", "id"),
-                                       request_id=ctx.request_id)
-            return IncidentReopenPayload(incident=_incident(row))
-
-        return await mutate(IncidentReopenPayload, work)
+        return await _status_change(info, input.id, service.reopen, IncidentReopenPayload)
 
     @strawberry.mutation(description="Change an incident's fields (absent ones stay). Editors and owners.")
     async def incident_update(self, info: strawberry.Info, input: IncidentUpdateInput) -> IncidentUpdatePayload:
