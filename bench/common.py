@@ -1,9 +1,14 @@
-"""Pieces several benchmarks share: a private Redis database and percentiles."""
+"""Pieces several benchmarks share: a private Redis database, a throwaway PostgreSQL database,
+waiting for a server to be healthy, and percentiles."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import uuid
 
+import asyncpg
+import httpx
 import redis as sync_redis
 
 LOCK = "insights:test-session"  # the same lock the test suite takes on a Redis database
@@ -27,3 +32,41 @@ def pct(values: list[float], q: float) -> float:
     """The q-quantile (0..1) of `values`, nearest rank."""
     values = sorted(values)
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+ADMIN = os.environ.get("BENCH_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+async def create_database(*settings: str) -> tuple[str, str]:
+    """A throwaway database on the admin server: (name, SQLAlchemy URL). `settings` are
+    `ALTER DATABASE ... SET` clauses, e.g. "log_min_duration_statement = 50"."""
+    name = f"insights_bench_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(ADMIN)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        for setting in settings:
+            await conn.execute(f'ALTER DATABASE "{name}" SET {setting}')
+    finally:
+        await conn.close()
+    base, _, _ = ADMIN.rpartition("/")
+    return name, base.replace("postgresql://", "postgresql+asyncpg://", 1) + "/" + name
+
+
+async def drop_database(name: str) -> None:
+    conn = await asyncpg.connect(ADMIN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def wait_healthy(base_url: str, attempts: int = 200) -> None:
+    """Poll `/api/v1/health` every 0.1 s until the server answers 200."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as probe:
+        for _ in range(attempts):
+            try:
+                if (await probe.get("/api/v1/health")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)

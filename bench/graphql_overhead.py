@@ -20,10 +20,8 @@ import sys
 import time
 import uuid
 
-import asyncpg
 import httpx
 
-ADMIN = os.environ.get("BENCH_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
 
 QUERY = """query Audit($org: ID!, $first: Int!) { auditLog(organizationId: $org, first: $first) {
@@ -87,14 +85,11 @@ async def main() -> None:
     ap.add_argument("--concurrency", type=int, default=8)
     args = ap.parse_args()
 
+    from bench.common import create_database, drop_database, wait_healthy
     from server.migrate import upgrade
     from tests.support.live import free_port
 
-    name = f"insights_bench_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(ADMIN)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    db_url = ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + "/" + name
+    name, db_url = await create_database()
     proc = None
     try:
         upgrade(db_url)
@@ -105,14 +100,7 @@ async def main() -> None:
                                  "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
                                  "--no-access-log"], env=env)
         base = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient(base_url=base, timeout=30) as probe:
-            for _ in range(200):
-                try:
-                    if (await probe.get("/api/v1/health")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
+        await wait_healthy(base)
         token, org_gid, org_id = await seed(base, db_url, 100)
         headers = {"authorization": f"Bearer {token}"}
         limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
@@ -155,9 +143,7 @@ async def main() -> None:
         if proc:
             proc.terminate()
             proc.wait(10)
-        conn = await asyncpg.connect(ADMIN)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
+        await drop_database(name)
 
 
 if __name__ == "__main__":

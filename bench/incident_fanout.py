@@ -38,15 +38,12 @@ import time
 import uuid
 from pathlib import Path
 
-import asyncpg
 import httpx
-import redis as sync_redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import LOCK, pct, take_redis_db  # noqa: E402
+from bench.common import LOCK, create_database, drop_database, pct, take_redis_db  # noqa: E402
 
-ADMIN = os.environ.get("BENCH_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
 SUBSCRIPTION = """subscription($org: ID!) { incidentEvents(organizationId: $org) {
   kind incident { id title status severity } } }"""
@@ -287,12 +284,7 @@ async def main_async(args: argparse.Namespace) -> None:
     from server.migrate import upgrade
 
     raise_file_limit(args.subscribers * 2 + 1024)
-    name = f"insights_bench_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(ADMIN)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    base, _, _ = ADMIN.rpartition("/")
-    db_url = base.replace("postgresql://", "postgresql+asyncpg://", 1) + "/" + name
+    name, db_url = await create_database()
     redis_url, lock_client, token = take_redis_db(REDIS)
     try:
         await asyncio.to_thread(upgrade, db_url)
@@ -301,9 +293,7 @@ async def main_async(args: argparse.Namespace) -> None:
         if lock_client.get(LOCK) == token.encode():
             lock_client.flushdb()
         lock_client.close()
-        conn = await asyncpg.connect(ADMIN)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
+        await drop_database(name)
     print(f"incidentEvents fan-out: {args.subscribers} websocket subscribers (graphql-transport-ws, "
           f"{args.procs} client processes), {args.events} webhook deliveries {args.interval:.2f} s apart, "
           f"each opening one incident (CREATED); one server process, {os.cpu_count()} cores; "

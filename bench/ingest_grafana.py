@@ -31,13 +31,11 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 
 import asyncpg
 import httpx
 import orjson
 
-ADMIN = os.environ.get("BENCH_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
 ALERTS_PER_DELIVERY = 5
 SERVICES = [f"svc-{i:02d}" for i in range(60)]
@@ -299,17 +297,12 @@ async def main() -> None:
                     help="wrk: measure in this many consecutive runs and print each (shows drift as data grows)")
     args = ap.parse_args()
 
+    from bench.common import create_database, drop_database, wait_healthy
     from server.migrate import upgrade
     from tests.support.live import free_port
 
-    name = f"insights_bench_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(ADMIN)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    if os.environ.get("BENCH_LOG_SLOW_MS"):  # diagnostics: PostgreSQL logs statements slower than this
-        await conn.execute(f'ALTER DATABASE "{name}" SET log_min_duration_statement = '
-                           f'{int(os.environ["BENCH_LOG_SLOW_MS"])}')
-    await conn.close()
-    db_url = ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + "/" + name
+    slow_ms = os.environ.get("BENCH_LOG_SLOW_MS")  # diagnostics: PostgreSQL logs statements slower than this
+    name, db_url = await create_database(*([f"log_min_duration_statement = {int(slow_ms)}"] if slow_ms else []))
     proc = spy = None
     try:
         upgrade(db_url)
@@ -322,14 +315,7 @@ async def main() -> None:
                                  "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
                                  "--no-access-log", "--workers", str(args.workers)], env=env)
         base = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient(base_url=base, timeout=30) as probe:
-            for _ in range(300):
-                try:
-                    if (await probe.get("/api/v1/health")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
+        await wait_healthy(base, attempts=300)
         keys = await setup(base, args.orgs)
         workload = Workload()
         make = workload.empty if args.shim_only else workload.delivery
@@ -396,9 +382,7 @@ async def main() -> None:
         if proc:
             proc.terminate()
             proc.wait(10)
-        conn = await asyncpg.connect(ADMIN)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
+        await drop_database(name)
 
 
 def _cpu_seconds(pid: int) -> float:

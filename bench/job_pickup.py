@@ -31,14 +31,12 @@ import time
 import uuid
 from pathlib import Path
 
-import asyncpg
 import redis as sync_redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import LOCK, pct, take_redis_db  # noqa: E402
+from bench.common import LOCK, create_database, drop_database, pct, take_redis_db  # noqa: E402
 
-ADMIN = os.environ.get("BENCH_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
 
 
@@ -122,12 +120,7 @@ async def measure(db_url: str, redis_url: str, n_jobs: int, idle: float) -> tupl
 async def main_async(args: argparse.Namespace) -> None:
     from server.migrate import upgrade
 
-    name = f"insights_bench_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(ADMIN)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    base, _, _ = ADMIN.rpartition("/")
-    db_url = base.replace("postgresql://", "postgresql+asyncpg://", 1) + "/" + name
+    name, db_url = await create_database()
     redis_url, lock_client, token = take_redis_db(REDIS)
     try:
         await asyncio.to_thread(upgrade, db_url)
@@ -137,9 +130,7 @@ async def main_async(args: argparse.Namespace) -> None:
         if lock_client.get(LOCK) == token.encode():
             lock_client.flushdb()
         lock_client.close()
-        conn = await asyncpg.connect(ADMIN)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
+        await drop_database(name)
 
     print(f"job pick-up latency, {args.jobs} organization_export jobs of an empty organization, "
           f"1 idle in-process worker (worker_timeout 100 ms), {args.idle:.1f} s idle before each")
