@@ -38,6 +38,7 @@ from server.domains.incidents.ids import parse_global_id
 from server.domains.incidents.normalizers import generic
 from server.domains.incidents.webhook_configs import INGEST_PATH_TEMPLATE, KEY_PREFIX, PROVIDER_ROUTES
 from server.errors import DomainError, ErrorCode
+from server.rest.responses import error_response, json_response
 from server.security.authn import authenticate
 from server.security.gate import request_id_of
 from server.security.rate_limit import Window, hit
@@ -61,16 +62,6 @@ class _MaskKeys(logging.Filter):
 
 if not any(isinstance(f, _MaskKeys) for f in logging.getLogger("uvicorn.access").filters):
     logging.getLogger("uvicorn.access").addFilter(_MaskKeys())
-
-
-def json_response(status: int, body: dict, request_id: str, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json",
-                    headers={"X-Request-ID": request_id, **(headers or {})})
-
-
-def error_response(status: int, code: str, message: str, request_id: str, details: dict | None = None,
-                   headers: dict[str, str] | None = None) -> Response:
-    return json_response(status, {"error": message, "details": details, "code": code}, request_id, headers)
 
 
 def key_from(request: Request) -> str | None:
