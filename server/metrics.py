@@ -22,6 +22,10 @@ graphql_latency = Histogram(
 http_requests = Counter(
     "insights_http_requests_total", "HTTP requests by route and status.", ["route", "status"], registry=registry,
 )
+webhook_batch_size = Histogram(
+    "insights_webhook_batch_size", "Webhook deliveries stored per transaction (see server/domains/incidents/inbound.py).",
+    buckets=(1, 2, 4, 8, 16, 32, 64), registry=registry,
+)
 rate_limited = Counter("insights_rate_limited_total", "Requests refused by the rate limit.", registry=registry)
 websocket_connections = Gauge(
     "insights_websocket_connections", "Open GraphQL websocket connections.", registry=registry,

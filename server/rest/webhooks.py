@@ -3,6 +3,7 @@ JSON Schema of our own format.
 
     POST /api/grafana/alerts          (PUT too: Grafana's contact point can be set to PUT)
     POST /api/datadog/webhook         POST /api/netdata/alerts        POST /api/pagerduty/webhook
+    GET  /api/netdata/alerts?crc_token=...      Netdata Cloud's endpoint challenge (challenges.py)
     POST /api/splunk/alerts           POST /api/jenkins/deployment    POST /api/cloudbees/deployment
     POST /api/dynatrace/problems      POST /api/bigpanda/webhook      POST /api/alertmanager/alerts
     POST /api/v1/webhooks/ingest/{apiKey}       the config's own provider (our generic format for `generic`)
@@ -33,7 +34,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from server import metrics
-from server.domains.incidents.deliveries import DeliveryRejected, Incoming, Unavailable, is_unavailable, receive, replay
+from server.domains.incidents.challenges import netdata_challenge
+from server.domains.incidents.deliveries import DeliveryRejected, Incoming, Unavailable, is_unavailable, replay
+from server.domains.incidents.inbound import receive
 from server.domains.incidents.ids import parse_global_id
 from server.domains.incidents.normalizers import generic
 from server.domains.incidents.webhook_configs import INGEST_PATH_TEMPLATE, KEY_PREFIX, PROVIDER_ROUTES
@@ -127,12 +130,37 @@ async def _handle(request: Request, route: str, route_provider: str | None, key:
     return response
 
 
+async def _challenge(request: Request, route: str) -> Response:
+    """Netdata Cloud's `GET ?crc_token=` ownership check, authenticated with the config's key."""
+    rt = request.app.state.runtime
+    request_id = request_id_of(request.headers.get("x-request-id"))
+    try:
+        body = await netdata_challenge(rt, key_from(request), request.query_params.get("crc_token"))
+        response = json_response(200, body, request_id, {"Cache-Control": "no-store"})
+    except DeliveryRejected as r:
+        response = error_response(r.status, r.code, r.message, request_id, r.details, r.headers)
+    except Exception as e:
+        if isinstance(e, Unavailable) or is_unavailable(e):
+            response = error_response(503, "UNAVAILABLE", "the service is unavailable right now; retry shortly",
+                                      request_id, {"requestId": request_id}, {"Retry-After": "5"})
+        else:
+            log.exception("internal error in webhook challenge %s (request_id=%s)", route, request_id)
+            response = error_response(500, "INTERNAL", f"internal error (request id {request_id})", request_id,
+                                      {"requestId": request_id})
+    metrics.http_requests.labels(route, str(response.status_code)).inc()
+    return response
+
+
 def provider_endpoint(provider: str, path: str):  # noqa: ANN201
     allowed = ["POST", "PUT"] if provider == "grafana" else ["POST"]
+    challenge = provider == "netdata"  # GET ?crc_token=... (Netdata Cloud's endpoint check)
 
     async def endpoint(request: Request) -> Response:
+        if challenge and request.method == "GET":
+            return await _challenge(request, path)
         if request.method not in allowed:
-            return _method_not_allowed(request, allowed, request_id_of(request.headers.get("x-request-id")))
+            return _method_not_allowed(request, ["GET", *allowed] if challenge else allowed,
+                                       request_id_of(request.headers.get("x-request-id")))
         return await _handle(request, path, provider, key_from(request), False)
 
     endpoint.__name__ = f"webhook_{provider}"

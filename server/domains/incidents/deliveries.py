@@ -16,7 +16,7 @@ database connection is taken, but its refusals 413/415 are answered after the ke
 | provider route matches the config's provider (the ingest URL takes any) | other provider | 403 `WRONG_ROUTE` |
 | `Content-Length`, then the bytes actually read | over `INSIGHTS_WEBHOOK_MAX_BODY_BYTES` | 413 `PAYLOAD_TOO_LARGE` |
 | content type `application/json`, `application/*+json`, or `text/plain` (parsed as JSON: some tools cannot set a type) | other or missing | 415 `UNSUPPORTED_MEDIA_TYPE` |
-| signature, when the config has a secret (signatures.verify_delivery) | missing / wrong | 401 `MISSING_SIGNATURE` / `INVALID_SIGNATURE` |
+| signature, when the config has a secret (signatures.signature_error; a signed timestamp within `INSIGHTS_WEBHOOK_SIGNATURE_MAX_AGE_SECONDS`) | missing / wrong / stale | 401 `MISSING_SIGNATURE` / `INVALID_SIGNATURE` |
 | body is JSON (UTF-8) | not | 400 `MALFORMED_JSON` |
 | the provider's normalizer accepts it | not | 422 `INVALID_PAYLOAD`, `details.path` |
 
@@ -66,7 +66,7 @@ from server.domains.incidents.ids import global_id, global_ids
 from server.domains.incidents.ingest import apply_normalized
 from server.domains.incidents.models import DeliveryStatus, WebhookDelivery
 from server.domains.incidents.normalizers import PayloadRejected, normalize
-from server.domains.incidents.signatures import GRAFANA_HEADERS, INSIGHTS_HEADER, PAGERDUTY_HEADER, verify_delivery
+from server.domains.incidents.signatures import GRAFANA_HEADERS, INSIGHTS_HEADER, PAGERDUTY_HEADER, signature_error
 from server.db.engine import UnitOfWork
 from server.domains.incidents.webhook_configs import looks_like_key, route_path
 from server.domains.platform import audit
@@ -259,7 +259,7 @@ _LOOKUP_ONLY = text(_LOOKUP.format(lock=""))
 
 
 @dataclass
-class _Prepared:
+class Prepared:
     config: ConfigView
     raw: bytes
     sha: str
@@ -270,18 +270,41 @@ class _Prepared:
     now: datetime
 
 
-async def receive(rt: Runtime, incoming: Incoming, *, request_id: str | None = None) -> Answer:
-    """One delivery, start to end. The body is read before a database connection is taken (a slow
-    sender holds no connection); then ONE connection serves the key lookup and the delivery's
-    transaction (lookup and duplicate lock in one statement)."""
+@dataclass
+class Pending:
+    """A request whose body has been read, waiting to be stored (alone or in a batch)."""
+
+    incoming: Incoming
+    got: _Received
+    now: datetime
+    request_id: str | None
+
+
+async def read_request(rt: Runtime, incoming: Incoming, *, request_id: str | None = None) -> Pending:
+    """The first step of every delivery, before any database work: the key is there, and the body
+    is read within its limit (a slow sender holds no connection)."""
     now = utcnow()
     if not incoming.key:
         raise DeliveryRejected(401, "UNAUTHENTICATED", "missing webhook key: send the config's ins_ key as "
                                "`Authorization: Bearer <key>`, `X-Insights-Key: <key>` or `?token=<key>`", record=False)
     got = _Received()
     await _read_body(rt, incoming, got)
+    return Pending(incoming, got, now, request_id)
+
+
+def unknown_key(incoming: Incoming) -> DeliveryRejected:
+    if incoming.key_in_path:
+        return DeliveryRejected(404, "NOT_FOUND", "no webhook config has this key", record=False)
+    return DeliveryRejected(401, "UNAUTHENTICATED", "unknown webhook key (or a previous key past its grace period)",
+                            record=False)
+
+
+async def receive_one(rt: Runtime, pending: Pending) -> Answer:
+    """One delivery in its own transaction: ONE connection serves the key lookup and the
+    delivery's transaction (lookup and duplicate lock in one statement)."""
+    incoming, got, now = pending.incoming, pending.got, pending.now
     config: ConfigView | None = None
-    prepared: _Prepared | None = None
+    prepared: Prepared | None = None
     try:
         try:
             async with rt.db.sessions() as s:
@@ -289,14 +312,11 @@ async def receive(rt: Runtime, incoming: Incoming, *, request_id: str | None = N
                 async with s.begin():
                     config = await _find_config(s, incoming.key, now, got.sha)
                     if config is None:
-                        if incoming.key_in_path:
-                            raise DeliveryRejected(404, "NOT_FOUND", "no webhook config has this key", record=False)
-                        raise DeliveryRejected(401, "UNAUTHENTICATED", "unknown webhook key (or a previous key past "
-                                               "its grace period)", record=False)
-                    await _check_config(rt, config, incoming, now)
+                        raise unknown_key(incoming)
+                    await check_config(rt, config, incoming, now)
                     if got.early is not None:
                         raise got.early
-                    prepared = _prepare(rt, config, incoming, got, now)
+                    prepared = prepare(rt, config, incoming, got, now)
                     answer = await _store(uow, rt, prepared, lock_body=False)
                 await uow.run_after_commit()
             return answer
@@ -304,22 +324,28 @@ async def receive(rt: Runtime, incoming: Incoming, *, request_id: str | None = N
             if prepared is None or _sqlstate(e) not in TRANSIENT_SQLSTATES:
                 raise _as_rejection(e, config) or e
             log.info("webhook delivery retried after %s", _sqlstate(e))
-        return await _store_again(rt, prepared)
-    except DeliveryRejected as r:
-        if config is not None and r.record:
-            await _record_rejection(rt, config, incoming, r, got, now)
-        raise
+        return await store_alone(rt, prepared, first_attempt=2)
     except Exception as e:
+        raise await failure(rt, pending, config, e) from None
+
+
+async def failure(rt: Runtime, pending: Pending, config: ConfigView | None, e: Exception) -> Exception:
+    """What to answer a delivery that failed with `e`, after recording it on its config where due:
+    a refusal as it is; an outage as Unavailable (503); our own bug as a 500 that keeps the body,
+    so the delivery can be replayed once the bug is fixed."""
+    if isinstance(e, DBAPIError) and not is_unavailable(e):
+        e = _as_rejection(e, config) or e
+    if not isinstance(e, DeliveryRejected):
         if is_unavailable(e):
-            raise Unavailable(str(e)) from e
+            return Unavailable(str(e))
         if config is None:
-            raise
-        # Our own bug: keep the body so the delivery can be replayed once it is fixed.
-        log.exception("webhook delivery failed (request_id=%s, config=%s)", request_id, config.id)
-        internal = DeliveryRejected(500, "INTERNAL", f"internal error (request id {request_id})",
-                                    {"requestId": request_id}, store_body=True)
-        await _record_rejection(rt, config, incoming, internal, got, now)
-        raise
+            return e
+        log.error("webhook delivery failed (request_id=%s, config=%s)", pending.request_id, config.id, exc_info=e)
+        e = DeliveryRejected(500, "INTERNAL", f"internal error (request id {pending.request_id})",
+                             {"requestId": pending.request_id}, store_body=True)
+    if config is not None and e.record:
+        await _record_rejection(rt, config, pending.incoming, e, pending.got, pending.now)
+    return e
 
 
 async def _read_body(rt: Runtime, incoming: Incoming, got: _Received) -> None:
@@ -357,7 +383,7 @@ async def _find_config(s: Any, key: str, now: datetime, sha: str | None) -> Conf
     return ConfigView(*row[:7]) if row is not None else None
 
 
-async def _check_config(rt: Runtime, config: ConfigView, incoming: Incoming, now: datetime) -> None:
+async def check_config(rt: Runtime, config: ConfigView, incoming: Incoming, now: datetime) -> None:
     verdict = await hit(rt.redis, f"webhook:{config.id}", [Window(60, config.rate_limit_per_minute)])
     if not verdict.allowed:
         first_refusal = await _first_refusal_of_window(rt, config.id, now)
@@ -374,7 +400,7 @@ async def _check_config(rt: Runtime, config: ConfigView, incoming: Incoming, now
                                {"provider": config.provider, "routePath": route_path(config.provider)})
 
 
-def _prepare(rt: Runtime, config: ConfigView, incoming: Incoming, got: _Received, now: datetime) -> _Prepared:
+def prepare(rt: Runtime, config: ConfigView, incoming: Incoming, got: _Received, now: datetime) -> Prepared:
     """Signature, JSON, normalizer: pure work, refusals as DeliveryRejected."""
     raw = got.raw
     if config.secret_encrypted is not None:
@@ -382,12 +408,14 @@ def _prepare(rt: Runtime, config: ConfigView, incoming: Incoming, got: _Received
         if secret is None:
             raise DeliveryRejected(401, "INVALID_SIGNATURE", "the config's secret cannot be read since the server key "
                                    "changed; set the secret again (webhookConfigUpdate)")
-        if not verify_delivery(config.provider, raw, incoming.headers, secret):
+        problem = signature_error(config.provider, raw, incoming.headers, secret,
+                                  max_age_seconds=rt.settings.webhook_signature_max_age_seconds or None)
+        if problem is not None:
             if not _signature_header_present(config.provider, incoming.headers):
                 header = PAGERDUTY_HEADER if config.provider == "pagerduty" else INSIGHTS_HEADER
                 raise DeliveryRejected(401, "MISSING_SIGNATURE", f"this config has a secret: sign the body ({header})",
                                        {"header": header})
-            raise DeliveryRejected(401, "INVALID_SIGNATURE", "the signature does not match the body")
+            raise DeliveryRejected(401, "INVALID_SIGNATURE", problem)
     body = parse_json(raw)
     headers = headers_to_store(incoming.headers)
     try:
@@ -396,7 +424,7 @@ def _prepare(rt: Runtime, config: ConfigView, incoming: Incoming, got: _Received
         raise DeliveryRejected(422, "INVALID_PAYLOAD", e.message[:ERROR_MAX],
                                {"path": e.path or "$", "provider": config.provider}, store_body=True) from None
     delivery_id = str(normalized.delivery_id)[:255] if normalized.delivery_id else None
-    return _Prepared(config, raw, got.sha or hashlib.sha256(raw).hexdigest(), incoming.headers.get("content-type"),
+    return Prepared(config, raw, got.sha or hashlib.sha256(raw).hexdigest(), incoming.headers.get("content-type"),
                      headers, normalized, delivery_id, now)
 
 
@@ -469,7 +497,7 @@ def _stats_params(config: ConfigView, now: datetime, *, accepted: bool, error: s
             "error": (error or "")[:ERROR_MAX] if not accepted else None, "error_at": None if accepted else now}
 
 
-async def _store(uow: UnitOfWork, rt: Runtime, p: _Prepared, *, lock_body: bool) -> Answer:
+async def _store(uow: UnitOfWork, rt: Runtime, p: Prepared, *, lock_body: bool) -> Answer:
     """In the caller's transaction: duplicate check, the delivery row, what it brings in, counters."""
     s, config = uow.session, p.config
     locks = []
@@ -506,9 +534,10 @@ async def _store(uow: UnitOfWork, rt: Runtime, p: _Prepared, *, lock_body: bool)
     return _answer(delivery_id, False, alert_ids, incident_ids, change_ids)
 
 
-async def _store_again(rt: Runtime, p: _Prepared) -> Answer:
-    """After a deadlock, serialization failure or unique-index race: the whole transaction again."""
-    for attempt in range(2, ATTEMPTS + 1):
+async def store_alone(rt: Runtime, p: Prepared, *, first_attempt: int = 1) -> Answer:
+    """A prepared delivery in a transaction of its own (after a deadlock, serialization failure or
+    unique-index race, or when its batch failed), retried up to ATTEMPTS in all."""
+    for attempt in range(first_attempt, ATTEMPTS + 1):
         try:
             async with rt.db.unit_of_work() as uow:
                 answer = await _store(uow, rt, p, lock_body=True)

@@ -96,17 +96,36 @@ async def apply_normalized(uow: UnitOfWork, rt: Runtime, *, organization_id: uui
                            now: datetime | None = None) -> IngestResult:
     """Store what one delivery says, in the caller's transaction; publish incident events after
     its commit. Returns the ids of the alerts, incidents and change events it created or changed."""
+    parts = [DeliveryPart(config_id, delivery_id, normalized)]
+    return (await apply_many(uow, rt, organization_id=organization_id, parts=parts, now=now))[0]
+
+
+@dataclass
+class DeliveryPart:
+    """One delivery of a batch: where its rows come from, and what it says."""
+
+    config_id: uuid.UUID | None
+    delivery_id: uuid.UUID | None
+    normalized: Normalized
+
+
+async def apply_many(uow: UnitOfWork, rt: Runtime, *, organization_id: uuid.UUID, parts: list[DeliveryPart],
+                     now: datetime | None = None, locked: bool = False) -> list[IngestResult]:
+    """Several deliveries of one organization, in order, as if applied one after the other, but
+    with one lock, one load and one write for all of them (the webhook batcher's path; `locked`
+    when the caller already holds the organization's lock). One result per part."""
     now = now or utcnow()
-    result = IngestResult()
-    if normalized.change_events:
-        result.change_event_ids = await upsert_change_events(uow, organization_id, config_id, delivery_id,
-                                                             normalized.change_events, now)
-    if normalized.alerts:
-        run = _Run(uow, rt, organization_id, config_id, delivery_id, now)
-        await run.execute(normalized.alerts)
-        result.alert_ids = list(run.alert_ids)
-        result.incident_ids = list(run.incident_ids)
-    return result
+    results = [IngestResult() for _ in parts]
+    for part, result in zip(parts, results, strict=True):
+        if part.normalized.change_events:
+            result.change_event_ids = await upsert_change_events(uow, organization_id, part.config_id, part.delivery_id,
+                                                                 part.normalized.change_events, now)
+    if any(part.normalized.alerts for part in parts):
+        run = _Run(uow, rt, organization_id, now)
+        done = await run.execute(parts, locked=locked)
+        for result, (alert_ids, incident_ids) in zip(results, done, strict=True):
+            result.alert_ids, result.incident_ids = alert_ids, incident_ids
+    return results
 
 
 # --- alerts and incidents ------------------------------------------------------------------------
@@ -267,10 +286,10 @@ _INCIDENTS = Incident.__table__
 
 
 class _Run:
-    def __init__(self, uow: UnitOfWork, rt: Runtime, organization_id: uuid.UUID, config_id: uuid.UUID | None,
-                 delivery_id: uuid.UUID | None, now: datetime):
+    def __init__(self, uow: UnitOfWork, rt: Runtime, organization_id: uuid.UUID, now: datetime):
         self.uow, self.rt, self.org, self.now = uow, rt, organization_id, now
-        self.config_id, self.delivery_id = config_id, delivery_id
+        self.config_id: uuid.UUID | None = None  # of the delivery being applied
+        self.delivery_id: uuid.UUID | None = None
         self.timeline = Timeline(organization_id, now)
         self.events = EventBatch(organization_id)
         self.alert_ids: dict[uuid.UUID, None] = {}
@@ -282,17 +301,26 @@ class _Run:
         self.final_firing: dict[uuid.UUID, uuid.UUID | None] = {}  # stored alert id -> incident, if still firing
         self.learn: list[list[str]] = []
 
-    async def execute(self, alerts: list[NormalizedAlert]) -> None:
+    async def execute(self, parts: list[DeliveryPart], *, locked: bool = False
+                      ) -> list[tuple[list[uuid.UUID], list[uuid.UUID]]]:
+        """Apply the parts' alerts in order; per part, the (alert ids, incident ids) it touched."""
         self.corr = await tuning.load(self.uow, self.rt, self.org)  # before the lock: knobs, not state
-        await tuning.lock_organization(self.uow, self.org)
-        await self._load(alerts)
-        for a in alerts:
-            if a.status == "resolved":
-                self._resolved(a)
-            else:
-                self._firing(a)
+        if not locked:
+            await tuning.lock_organization(self.uow, self.org)
+        await self._load([a for part in parts for a in part.normalized.alerts])
+        done = []
+        for part in parts:
+            self.config_id, self.delivery_id = part.config_id, part.delivery_id
+            self.alert_ids, self.incident_ids = {}, {}
+            for a in part.normalized.alerts:
+                if a.status == "resolved":
+                    self._resolved(a)
+                else:
+                    self._firing(a)
+            done.append((list(self.alert_ids), list(self.incident_ids)))
         self._auto_resolve()
         await self._write()
+        return done
 
     # -- loading --
 
