@@ -241,6 +241,19 @@ async def run_baseline(base: str, seconds: float, concurrency: int) -> dict:
     return {"latencies": latencies, "elapsed": elapsed}
 
 
+async def batch_sizes(base: str) -> str:
+    """Deliveries per transaction, from the server's /metrics (one process's, with --workers > 1)."""
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        text = (await client.get("/metrics")).text
+    values = {}
+    for line in text.splitlines():
+        if line.startswith(("insights_webhook_batch_size_count", "insights_webhook_batch_size_sum")):
+            name, value = line.split()
+            values[name] = float(value)
+    count, total = values.get("insights_webhook_batch_size_count", 0), values.get("insights_webhook_batch_size_sum", 0)
+    return f"transactions: {count:.0f} for {total:.0f} deliveries (mean batch {total / max(count, 1):.1f})"
+
+
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, int(len(s) * q))] * 1000 if s else float("nan")
@@ -302,7 +315,8 @@ async def main() -> None:
     from tests.support.live import free_port
 
     slow_ms = os.environ.get("BENCH_LOG_SLOW_MS")  # diagnostics: PostgreSQL logs statements slower than this
-    name, db_url = await create_database(*([f"log_min_duration_statement = {int(slow_ms)}"] if slow_ms else []))
+    extra = [x.strip() for x in os.environ.get("BENCH_DB_SETTINGS", "").split(";") if x.strip()]  # e.g. auto_explain
+    name, db_url = await create_database(*([f"log_min_duration_statement = {int(slow_ms)}"] if slow_ms else []), *extra)
     proc = spy = None
     try:
         upgrade(db_url)
@@ -374,6 +388,7 @@ async def main() -> None:
               f"p50 {pct(b, 0.5):.2f} ms, p99 {pct(b, 0.99):.2f} ms")
         print(f"  ratio ingest/baseline: throughput {deliveries / elapsed / (len(b) / baseline['elapsed']):.2f}")
         await asyncio.sleep(1)  # requests still in flight when the load generator stopped
+        print("  " + await batch_sizes(base))
         counts = await table_counts(db_url)
         print("  database: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
         if args.profile:

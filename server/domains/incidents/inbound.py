@@ -28,6 +28,7 @@ bad delivery cannot take others down, and each gets exactly the answer it would 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import uuid
@@ -123,26 +124,29 @@ class _Batch:
         return self.outcomes  # type: ignore[return-value]
 
     async def _check(self, s: Any) -> None:
-        """Step 1 and 2: configs, then every per-delivery check (refusals become outcomes)."""
+        """Step 1 and 2: configs, then every per-delivery check (refusals become outcomes). The
+        checks run concurrently: each asks Redis for its config's rate."""
         configs = await _find_configs(s, [p.incoming.key or "" for p in self.items], self.items[0].now)
-        for i, p in enumerate(self.items):
-            config = configs.get(p.incoming.key or "")
-            self.configs[i] = config
-            try:
-                if config is None:
-                    raise unknown_key(p.incoming)
-                await check_config(self.rt, config, p.incoming, p.now)
-                if p.got.early is not None:
-                    raise p.got.early
-                self.prepared[i] = prepare(self.rt, config, p.incoming, p.got, p.now)
-            except DeliveryRejected as r:
-                self.outcomes[i] = r
+        await asyncio.gather(*(self._check_one(i, configs.get(p.incoming.key or "")) for i, p in enumerate(self.items)))
+
+    async def _check_one(self, i: int, config: ConfigView | None) -> None:
+        p = self.items[i]
+        self.configs[i] = config
+        try:
+            if config is None:
+                raise unknown_key(p.incoming)
+            await check_config(self.rt, config, p.incoming, p.now)
+            if p.got.early is not None:
+                raise p.got.early
+            self.prepared[i] = prepare(self.rt, config, p.incoming, p.got, p.now)
+        except DeliveryRejected as r:
+            self.outcomes[i] = r
 
     def _first_of_each(self) -> dict[int, Prepared]:
         """The prepared deliveries, but a repeat of another one of this batch goes to `after`."""
         seen: set[str] = set()
         first: dict[int, Prepared] = {}
-        for i, p in self.prepared.items():
+        for i, p in sorted(self.prepared.items()):  # in arrival order
             keys = duplicate_keys(p)
             if seen.intersection(keys):
                 self.after.append(i)
