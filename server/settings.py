@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     webhook_max_body_bytes: int = Field(1_048_576, description="Largest inbound webhook body (checked against `Content-Length` and while reading); larger ones get 413.")
     webhook_dedup_window_hours: int = Field(24, description="A webhook delivery repeating an accepted one of the same config (same provider delivery id or identical body) within this many hours is a duplicate: answered 202 with `duplicate: true`, changing nothing.")
     webhook_key_grace_hours: int = Field(24, description="After `webhookConfigRegenerateKey`, the previous `ins_` key keeps working for this many hours, so senders can be switched over without losing deliveries.")
+    webhook_signature_max_age_seconds: int = Field(300, ge=0, description="A webhook signature that covers a timestamp (Grafana's HMAC with a timestamp header) is refused with 401 `INVALID_SIGNATURE` when that timestamp is more than this many seconds old, or ahead of the server's clock, so a captured delivery cannot be replayed later. Signatures without a timestamp are not affected; 0 turns the check off.")
 
     # --- email ------------------------------------------------------------------------------
     smtp_host: str | None = Field(None, description="SMTP server for invite emails; unset: emails are logged instead of sent.")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
-from strawberry.exceptions import MissingQueryError
+from strawberry.exceptions import MissingQueryError, StrawberryInputCoercionError
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
@@ -26,6 +26,10 @@ log = logging.getLogger("insights.graphql")
 # What Strawberry raises for a request that cannot run as sent (no query, unknown operation name,
 # an operation type the transport does not take): the client's mistake, so the message is kept.
 REQUEST_ERRORS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
+# Input values Strawberry cannot convert while it builds a resolver's arguments, e.g. an explicit
+# null for a `Maybe[T]` field sent through variables (graphql-core's validation cannot see it):
+# the client's mistake, so VALIDATION with the message kept.
+INPUT_ERRORS = (StrawberryInputCoercionError,)
 
 
 MAX_OPERATION_LABELS = 1000
@@ -70,6 +74,9 @@ class ErrorShaping(SchemaExtension):
                                            extensions={"code": code, **({"field": original.field} if original.field else {})}))
             elif isinstance(original, REQUEST_ERRORS):
                 code = "BAD_REQUEST"
+                shaped.append(GraphQLError(err.message, nodes=err.nodes, path=err.path, extensions={"code": code}))
+            elif isinstance(original, INPUT_ERRORS) and err.path is not None:
+                code = "VALIDATION"
                 shaped.append(GraphQLError(err.message, nodes=err.nodes, path=err.path, extensions={"code": code}))
             elif original is None or isinstance(original, GraphQLError):
                 code = (err.extensions or {}).get("code")
@@ -146,7 +153,7 @@ class OperationMetrics(SchemaExtension):
 def expected_error(err: GraphQLError) -> bool:
     """A failure the client caused (bad input, parse/validation, a DomainError): not worth an ERROR log."""
     original = err.original_error
-    if isinstance(original, (DomainError, *REQUEST_ERRORS)):
+    if isinstance(original, (DomainError, *REQUEST_ERRORS, *INPUT_ERRORS)):
         return True
     return (original is None or isinstance(original, GraphQLError)) and err.path is None
 
