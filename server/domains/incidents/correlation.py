@@ -265,6 +265,19 @@ class IncidentFacts:
             raise ValueError("an incident has at least one alert")
         return replace(facts, detached_fingerprints=frozenset(detached_fingerprints))
 
+    def with_keys(self, fingerprints: Iterable[str], group_keys: Iterable[str],
+                  detached_fingerprints: Iterable[str]) -> IncidentFacts:
+        """These facts with other fingerprint/group key sets: a shallow copy that skips
+        `__post_init__` (the rest is already normalized), since ingestion does this for every
+        cached candidate incident of every delivery."""
+        clone = object.__new__(IncidentFacts)
+        for name in _FACT_SLOTS:
+            object.__setattr__(clone, name, getattr(self, name))
+        object.__setattr__(clone, "fingerprints", frozenset(fingerprints))
+        object.__setattr__(clone, "group_keys", frozenset(group_keys))
+        object.__setattr__(clone, "detached_fingerprints", frozenset(detached_fingerprints))
+        return clone
+
     def with_alert(self, alert: AlertFacts) -> IncidentFacts:
         """These facts after `alert` joined the incident (alerts may arrive out of order)."""
         services = self.services
@@ -290,6 +303,9 @@ class IncidentFacts:
             group_keys=self.group_keys | {alert.group_key} if alert.group_key else self.group_keys,
             detached_fingerprints=self.detached_fingerprints,
         )
+
+
+_FACT_SLOTS = IncidentFacts.__slots__
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -191,7 +191,7 @@ def _load_statement(firing: bool, fingerprint_group: bool, group_keys: bool, hor
     one uq_alerts_open_fingerprint lookup per fingerprint (LIMIT 1, true by that index, keeps the
     planner from turning it into a scan of the organization's open alerts), the incidents of those alerts by primary
     key, open incidents in the window (ix_incidents_open), open incidents sharing a fingerprint or
-    group key (GIN), and firing alerts per incident where one may resolve (ix_alerts_incident_firing).
+    group key (GIN), and firing alerts per incident where one may resolve (ix_alerts_incident_status).
     """
     branches = ["SELECT incident_id AS id FROM open_alerts WHERE incident_id IS NOT NULL"]
     if firing:
@@ -362,8 +362,7 @@ class _Run:
                 continue
             hit = cache.get(r.id)
             if r.facts is None and hit is not None and hit[0] == r.revision:
-                facts = replace(hit[1], fingerprints=frozenset(r.fingerprints), group_keys=frozenset(r.group_keys),
-                                detached_fingerprints=frozenset(r.detached_fingerprints))
+                facts = hit[1].with_keys(r.fingerprints, r.group_keys, r.detached_fingerprints)
             else:
                 facts = facts_from_row(id=r.id, started_at=r.started_at, last_alert_at=r.last_alert_at,
                                        environment=r.environment, title=r.title, affected_services=r.affected_services,

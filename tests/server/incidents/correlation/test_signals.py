@@ -224,3 +224,19 @@ def test_facts_accept_plain_collections_from_the_database():
     assert correlate(alert(6, title="disk full", service="cdn"), [facts], model(), DEFAULT).incident_id == 1
     with pytest.raises(ValueError):
         IncidentFacts.from_alerts("empty", [])
+
+
+def test_with_keys_is_the_same_as_a_dataclass_replace():
+    from dataclasses import replace
+
+    from tests.server.incidents.correlation.support import alert as make_alert
+    from tests.server.incidents.correlation.support import incident as make_incident
+
+    base = make_incident("i-1", make_alert(0, fp="a", title="Checkout latency high", group_key="g1"),
+                         make_alert(3, fp="b", service="payments", title="Payments errors"))
+    fast = base.with_keys(["b", "c"], ["g2"], ["x"])
+    slow = replace(base, fingerprints=frozenset({"b", "c"}), group_keys=frozenset({"g2"}),
+                   detached_fingerprints=frozenset({"x"}))
+    assert fast == slow and fast.title_vocabulary == slow.title_vocabulary
+    assert base.fingerprints == frozenset({"a", "b"})  # the original is untouched
+    assert type(fast.fingerprints) is frozenset
