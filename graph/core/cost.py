@@ -1,6 +1,7 @@
 """Query cost limit: every field costs 1, and a list field multiplies the cost of what it selects
 by the number of items it may return: its `first`/`last`/`limit`, the length of a list argument
-(`nodes(ids:)`), else the default page size.
+(`nodes(ids:)`), else the field's own size hint (`strawberry.field(metadata={COST_ITEMS: n})`, for
+small bounded lists such as an event type's fields), else the default page size.
 
 A connection's multiplier applies to its items (`edges`, `nodes`) only; `pageInfo` and
 `totalCount` are paid once per connection. Computed after validation, when variable values are
@@ -33,6 +34,7 @@ from graphql.execution import ExecutionResult
 from strawberry.extensions import SchemaExtension
 
 LIST_ARGS = ("first", "last", "limit")
+COST_ITEMS = "cost_items"  # strawberry.field metadata key: the items a list without size arguments is priced at
 # Connection wrapper fields: their own children are per item, the multiplier sits on the parent.
 CONNECTION_ITEM_FIELDS = ("edges", "nodes")
 
@@ -85,6 +87,15 @@ class _Pricer:
             return field.type if field else None
         return None
 
+    @staticmethod
+    def _size_hint(parent, name: str) -> int | None:  # noqa: ANN001
+        """The field's COST_ITEMS metadata, when its Strawberry definition has one."""
+        if not isinstance(parent, (GraphQLObjectType, GraphQLInterfaceType)) or name not in parent.fields:
+            return None
+        definition = (parent.fields[name].extensions or {}).get("strawberry-definition")
+        hint = (getattr(definition, "metadata", None) or {}).get(COST_ITEMS)
+        return hint if isinstance(hint, int) and hint >= 0 else None
+
     def _condition_type(self, type_condition, parent):  # noqa: ANN001, ANN202
         if self.schema is None or type_condition is None:
             return parent
@@ -117,6 +128,7 @@ class _Pricer:
             connection = _is_connection(field_type)
             if size is None and (connection or _is_list(field_type)):
                 size = self._list_arg_length(sel) if not connection else None
+                size = self._size_hint(parent, name) if size is None else size
                 size = self.default if size is None else size
             child_type = get_named_type(field_type)
         else:

@@ -11,7 +11,7 @@ import strawberry
 from graphql import parse
 
 from graph.core.connections import Connection
-from graph.core.cost import document_cost
+from graph.core.cost import COST_ITEMS, document_cost
 
 DEFAULT = 50
 
@@ -21,6 +21,7 @@ class Item:
     id: strawberry.ID
     tags: list[str]
     children: list["Item"]
+    parts: list["Item"] = strawberry.field(metadata={COST_ITEMS: 4})
 
     @strawberry.field
     def related(self, first: int | None = None, after: str | None = None) -> Connection["Item"]:  # pragma: no cover
@@ -158,3 +159,8 @@ async def test_limiter_refuses_costly_queries_and_subscriptions():
     stream = await schema.subscribe("subscription { batches(first: 30) { id } }", context_value=ctx)
     sent = [[(e.extensions or {}).get("code") for e in r.errors or ()] async for r in stream]
     assert sent == [["QUERY_TOO_COSTLY"]]
+
+
+def test_a_size_hint_prices_a_bounded_list_without_size_arguments():
+    # item 1; parts 1; per part (4): id, parts; per sub-part (16): id
+    assert cost('{ item(id: "x") { parts { id parts { id } } } }') == 1 + 1 + 4 + 4 + 16
