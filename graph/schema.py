@@ -13,6 +13,7 @@ from graph.core.cost import QueryCostLimiter
 from graph.core.extensions import CachedParser, ErrorShaping, InsightsSchema, OperationMetrics, limit_extensions
 from graph.core.node import Node
 from graph.core.queries import NodeQuery
+from graph.incidents.correlation_settings import CorrelationSettingsMutation, CorrelationSettingsQuery
 from graph.incidents.mutations import IncidentsMutation
 from graph.incidents.queries import IncidentsQuery
 from graph.incidents.subscriptions import IncidentsSubscription
@@ -20,13 +21,24 @@ from graph.incidents.webhooks import WebhooksMutation, WebhooksQuery
 from graph.jobs.mutations import JobsMutation
 from graph.jobs.queries import JobsQuery
 from graph.jobs.subscriptions import JobsSubscription
+from graph.plan.demo import DemoMutation
+from graph.plan.event_types import EventTypesMutation, EventTypesQuery
+from graph.plan.events import EventsMutation, EventsQuery
+from graph.plan.fields import FieldsMutation
+from graph.plan.meta_fields import MetaFieldsMutation, MetaFieldsQuery
+from graph.plan.mutations import PlanMutation
+from graph.plan.photos import PhotosMutation
+from graph.plan.queries import PlanQuery
+from graph.plan.relations import RelationsMutation, RelationsQuery
+from graph.plan.subscriptions import PlanSubscription
+from graph.plan.variables import VariablesMutation, VariablesQuery
 from graph.platform.mutations import PlatformMutation
 from graph.platform.queries import PlatformQuery
 from server.settings import Settings
 
-Query = merge_types("Query", (NodeQuery, AccountsQuery, PlatformQuery, JobsQuery, WebhooksQuery, IncidentsQuery))
-Mutation = merge_types("Mutation", (AccountsMutation, PlatformMutation, JobsMutation, WebhooksMutation, IncidentsMutation))
-Subscription = merge_types("Subscription", (JobsSubscription, IncidentsSubscription))
+Query = merge_types("Query", (NodeQuery, AccountsQuery, PlatformQuery, JobsQuery, WebhooksQuery, IncidentsQuery, CorrelationSettingsQuery, PlanQuery, EventTypesQuery, EventsQuery, MetaFieldsQuery, VariablesQuery, RelationsQuery))
+Mutation = merge_types("Mutation", (AccountsMutation, PlatformMutation, JobsMutation, WebhooksMutation, IncidentsMutation, CorrelationSettingsMutation, PlanMutation, EventTypesMutation, EventsMutation, FieldsMutation, MetaFieldsMutation, VariablesMutation, RelationsMutation, DemoMutation, PhotosMutation))
+Subscription = merge_types("Subscription", (JobsSubscription, IncidentsSubscription, PlanSubscription))
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:

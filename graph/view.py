@@ -41,6 +41,10 @@ class InsightsGraphQL(GraphQL):
     websocket_adapter_class = TextWebSocketAdapter  # type: ignore[assignment]
 
     def __init__(self, schema, runtime_getter, **kwargs: Any):  # noqa: ANN001
+        # File uploads (GraphQL multipart request spec, `eventPhotoUpload`). Safe against CSRF
+        # because server/security/gate.py refuses cookie-authenticated multipart posts without
+        # the X-Insights-CSRF header (which a cross-site form cannot send), and bounds their size.
+        kwargs.setdefault("multipart_uploads_enabled", True)
         super().__init__(schema, **kwargs)
         self.runtime_getter = runtime_getter
 
@@ -92,6 +96,34 @@ class InsightsGraphQL(GraphQL):
             if not isinstance(self.parse_json(await request.get_body()), (dict, list)):
                 raise HTTPException(400, "The request body must be a JSON object with a `query`")
         return await super().parse_http_body(request)
+
+    async def parse_multipart(self, request):  # noqa: ANN001, ANN201
+        """Strawberry's parser answers 500 to a malformed `operations`/`map` (a path that is not
+        in the operations, a map that is not an object of lists): those are the client's mistake."""
+        from strawberry.file_uploads.utils import replace_placeholders_with_files
+
+        try:
+            form = await request.get_form_data()
+        except ValueError:
+            raise HTTPException(400, "Unable to parse the multipart body") from None
+        operations, files_map = form.form.get("operations"), form.form.get("map", "{}")
+        if not isinstance(operations, (str, bytes)) or not isinstance(files_map, (str, bytes)):
+            raise HTTPException(400, "a multipart request needs `operations` and `map` fields "
+                                     "(GraphQL multipart request spec)")
+        try:
+            operations, files_map = orjson.loads(operations), orjson.loads(files_map)
+        except orjson.JSONDecodeError:
+            raise HTTPException(400, "`operations` and `map` must be JSON") from None
+        if not isinstance(operations, (dict, list)) or not isinstance(files_map, dict) or not all(
+                isinstance(paths, list) and all(isinstance(p, str) for p in paths) for paths in files_map.values()):
+            raise HTTPException(400, "`operations` must be an object and `map` an object of lists of paths")
+        files = {name: form.files.get(name) for name in files_map}
+        if any(f is None or isinstance(f, str) for f in files.values()):
+            raise HTTPException(400, "File(s) missing in form data")
+        try:
+            return replace_placeholders_with_files(operations, files_map, files)
+        except (KeyError, IndexError, TypeError, ValueError):
+            raise HTTPException(400, "`map` names a path that is not in `operations`") from None
 
     def encode_json(self, data: object) -> bytes:  # type: ignore[override]
         """HTTP responses: orjson bytes (Strawberry decodes them where it needs text, e.g. streams)."""

@@ -47,6 +47,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str, *, worker_
     from graph.view import InsightsGraphQL
     from server.pubsub.hub import PubSubHub
     from server.rest.exports import download_export
+    from server.rest.photos import routes as photo_routes
     from server.rest.webhooks import routes as webhook_routes
 
     holder: dict[str, Runtime] = {}
@@ -95,6 +96,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str, *, worker_
         Route("/metrics", metrics_endpoint),
         Route("/api/v1/exports/{job_id}", download_export),
         *webhook_routes(),
+        *photo_routes(),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     middleware = [

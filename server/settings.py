@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import secrets
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,6 +65,20 @@ class Settings(BaseSettings):
     webhook_dedup_window_hours: int = Field(24, description="A webhook delivery repeating an accepted one of the same config (same provider delivery id or identical body) within this many hours is a duplicate: answered 202 with `duplicate: true`, changing nothing.")
     webhook_key_grace_hours: int = Field(24, description="After `webhookConfigRegenerateKey`, the previous `ins_` key keeps working for this many hours, so senders can be switched over without losing deliveries.")
     webhook_signature_max_age_seconds: int = Field(300, ge=0, description="A webhook signature that covers a timestamp (Grafana's HMAC with a timestamp header) is refused with 401 `INVALID_SIGNATURE` when that timestamp is more than this many seconds old, or ahead of the server's clock, so a captured delivery cannot be replayed later. Signatures without a timestamp are not affected; 0 turns the check off.")
+    webhook_batch_concurrency: int = Field(2, ge=1, le=32, description="Transactions of webhook deliveries in flight per server process. Deliveries arriving while they run are stored together in the next one (one organization lock, one load, one write per batch).")
+    webhook_batch_max: int = Field(64, ge=1, le=1000, description="Most webhook deliveries stored in one transaction.")
+
+    # --- event photos (tracking plan) -------------------------------------------------------
+    photo_storage_backend: Literal["local", "s3", "gcs"] = Field("local", description="Where event photos are stored: `local` (files under `INSIGHTS_PHOTO_STORAGE_DIR`), `s3` (AWS S3 or any S3-compatible service: MinIO, Cloudflare R2, Ceph, ...) or `gcs` (Google Cloud Storage).")
+    photo_storage_dir: Path | None = Field(None, description="Directory of the `local` photo backend. Default: `INSIGHTS_HOME/photos`.")
+    photo_storage_bucket: str | None = Field(None, description="Bucket of the `s3` and `gcs` photo backends (required for them).")
+    photo_storage_prefix: str | None = Field(None, description="Key prefix inside the bucket (e.g. `insights/photos`), so one bucket can serve several installations.")
+    photo_storage_endpoint: str | None = Field(None, description="Endpoint URL of an S3-compatible service (`https://minio.internal:9000`; `http://` is allowed) or of a GCS emulator. Unset: AWS S3 of `INSIGHTS_PHOTO_STORAGE_REGION`, or Google's GCS endpoint.")
+    photo_storage_region: str | None = Field(None, description="S3 region. Unset: `AWS_REGION`/`AWS_DEFAULT_REGION`, else `us-east-1`.")
+    photo_storage_access_key_id: str | None = Field(None, description="S3 access key id. Unset: the standard AWS credential chain (`AWS_ACCESS_KEY_ID`, web identity, ECS/EC2 instance roles).")
+    photo_storage_secret_access_key: str | None = Field(None, description="S3 secret access key (with `INSIGHTS_PHOTO_STORAGE_ACCESS_KEY_ID`).")
+    photo_storage_gcs_credentials: str | None = Field(None, description="GCS service account: the path of its JSON key file, or the JSON itself. Unset: application default credentials (`GOOGLE_APPLICATION_CREDENTIALS`, the metadata server).")
+    photo_max_bytes: int = Field(10 * 1024 * 1024, ge=1, description="Largest event photo accepted (PNG, JPEG, GIF or WebP), in bytes; 10 MiB by default. Multipart GraphQL requests may be this much larger than `INSIGHTS_MAX_BODY_BYTES`.")
 
     # --- email ------------------------------------------------------------------------------
     smtp_host: str | None = Field(None, description="SMTP server for invite emails; unset: emails are logged instead of sent.")
@@ -80,6 +95,10 @@ class Settings(BaseSettings):
     @property
     def exports_dir(self) -> Path:
         return self.home / "exports"
+
+    @property
+    def photos_dir(self) -> Path:
+        return self.photo_storage_dir or self.home / "photos"
 
     @property
     def base_url(self) -> str:

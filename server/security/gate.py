@@ -91,6 +91,10 @@ class GraphQLGate:
             return await self.app(scope, receive, send)
 
         limit = rt.settings.max_body_bytes
+        if method == "POST" and media_type(conn.headers.get("content-type", "")) == "multipart/form-data":
+            # A file upload (GraphQL multipart request spec): room for one photo besides the
+            # `operations` and `map` parts. JSON bodies keep the small limit.
+            limit += rt.settings.photo_max_bytes
         length = conn.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit:
             return await send_json(send, 413, graphql_error_body(f"request body over {limit} bytes", "PAYLOAD_TOO_LARGE"))

@@ -180,3 +180,113 @@ JENKINS_DEPLOYMENT = {
 async def change_event(world: World) -> str:
     """A Jenkins deployment (Notification plugin format) posted to a Jenkins config's ingest URL."""
     return (await ingest_alert(world, provider="JENKINS", body=JENKINS_DEPLOYMENT))["changeEvents"][0]
+
+
+# --- plan (issue 5). Projects, event types (with fields), event-type owners, meta fields and events go
+# through their mutations; the other plan types are inserted with tests/support/plan_rows.py until their
+# create mutations land (then switch them to the mutation).
+
+PROJECT_CREATE = """mutation($input: ProjectCreateInput!) { projectCreate(input: $input) {
+  project { id name slug } userErrors { code field message } } }"""
+
+
+async def create_project(world: World, name: str = "Factory plan", slug: str | None = None) -> str:
+    import uuid as _uuid
+
+    data = await world.owner(PROJECT_CREATE, {"input": {"organizationId": world.org_id, "name": name,
+                                                        "slug": slug or f"plan-{_uuid.uuid4().hex[:10]}"}})
+    return ok(data["projectCreate"])["project"]["id"]
+
+
+EVENT_TYPE_CREATE = """mutation($input: EventTypeCreateInput!) { eventTypeCreate(input: $input) {
+  eventType { id fields { id } } userErrors { code field message } } }"""
+EVENT_TYPE_OWNER_ADD = """mutation($input: EventTypeOwnerAddInput!) { eventTypeOwnerAdd(input: $input) {
+  owner { id } userErrors { code field message } } }"""
+META_FIELD_CREATE = """mutation($input: MetaFieldCreateInput!) { metaFieldCreate(input: $input) {
+  metaField { id } userErrors { code field message } } }"""
+VARIABLE_CREATE = """mutation($input: VariableCreateInput!) { variableCreate(input: $input) {
+  variable { id } userErrors { code field message } } }"""
+VARIABLE_VALUE_ADD = """mutation($input: VariableValueAddInput!) { variableValueAdd(input: $input) {
+  variableValue { id } userErrors { code field message } } }"""
+RELATION_CREATE = """mutation($input: RelationCreateInput!) { relationCreate(input: $input) {
+  relation { id } userErrors { code field message } } }"""
+EVENT_CREATE = """mutation($input: EventCreateInput!) { eventCreate(input: $input) {
+  event { id } userErrors { code field message } } }"""
+
+
+@dataclass
+class PlanRows:
+    """A project (created through the API) and a plan row of each kind under it (global IDs)."""
+
+    project: str
+    event_type: str
+    event_type_owner: str
+    field: str
+    meta_field: str
+    event: str
+    variable: str
+    relation: str
+    event_photo: str
+    photo_comment: str
+
+
+async def plan_rows(world: World) -> PlanRows:
+    from server.domains.plan import models as m
+    from tests.support.plan_rows import gid, insert_row, raw
+
+    project = await create_project(world)
+    url, org, pid, owner = world.gql.base_url, raw(world.org_id), raw(project), raw(world.owner_user["id"])
+    scope = {"organization_id": org, "project_id": pid}
+    data = await world.owner(EVENT_TYPE_CREATE, {"input": {"projectId": project, "name": "order", "displayName": "Order",
+                                                           "fields": [{"name": "order_id", "displayName": "Order ID",
+                                                                       "fieldType": "STRING"},
+                                                                      {"name": "user_id", "displayName": "User ID",
+                                                                       "fieldType": "STRING"}]}})
+    created = ok(data["eventTypeCreate"])["eventType"]
+    event_type, (field, other_field) = raw(created["id"]), [raw(f["id"]) for f in created["fields"]]
+    data = await world.owner(EVENT_TYPE_OWNER_ADD, {"input": {"eventTypeId": created["id"],
+                                                              "userId": world.owner_user["id"]}})
+    type_owner = raw(ok(data["eventTypeOwnerAdd"])["owner"]["id"])
+    data = await world.owner(META_FIELD_CREATE, {"input": {"projectId": project, "name": "team", "displayName": "Team",
+                                                           "fieldType": "STRING"}})
+    meta_field = raw(ok(data["metaFieldCreate"])["metaField"]["id"])
+    data = await world.owner(EVENT_CREATE, {"input": {"eventTypeId": created["id"], "name": "Order Completed",
+                                                      "tags": ["checkout"]}})
+    event = raw(ok(data["eventCreate"])["event"]["id"])
+    data = await world.owner(VARIABLE_CREATE, {"input": {"projectId": project, "name": "page_name"}})
+    variable = raw(ok(data["variableCreate"])["variable"]["id"])
+    data = await world.owner(RELATION_CREATE, {"input": {
+        "sourceEventTypeId": created["id"], "sourceFieldId": created["fields"][1]["id"],
+        "targetEventTypeId": created["id"], "targetFieldId": created["fields"][0]["id"]}})
+    relation = raw(ok(data["relationCreate"])["relation"]["id"])
+    photo = await insert_row(url, m.EventPhoto, **scope, event_id=event, kind=m.PhotoKind.FIGMA,
+                             external_url="https://www.figma.com/file/abc/checkout", title="Checkout")
+    comment = await insert_row(url, m.PhotoComment, **scope, photo_id=photo, author_id=owner, body="Looks right")
+    return PlanRows(project, gid("EventType", event_type), gid("EventTypeOwner", type_owner), gid("Field", field),
+                    gid("MetaField", meta_field), gid("Event", event), gid("Variable", variable),
+                    gid("Relation", relation), gid("EventPhoto", photo), gid("PhotoComment", comment))
+
+
+@factory("Project")
+async def project(world: World) -> str:
+    return await create_project(world)
+
+
+@factory("VariableValue")
+async def variable_value(world: World) -> str:
+    variable = (await plan_rows(world)).variable
+    data = await world.owner(VARIABLE_VALUE_ADD, {"input": {"variableId": variable, "value": "home"}})
+    return ok(data["variableValueAdd"])["variableValue"]["id"]
+
+
+def _plan_factory(type_name: str, attribute: str) -> None:
+    async def make(world: World) -> str:
+        return getattr(await plan_rows(world), attribute)
+
+    factory(type_name)(make)
+
+
+for _type, _attr in (("EventType", "event_type"), ("EventTypeOwner", "event_type_owner"), ("Field", "field"),
+                     ("MetaField", "meta_field"), ("Event", "event"), ("Variable", "variable"),
+                     ("Relation", "relation"), ("EventPhoto", "event_photo"), ("PhotoComment", "photo_comment")):
+    _plan_factory(_type, _attr)

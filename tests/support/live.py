@@ -19,11 +19,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+_SERVING: dict[str, "LiveServer"] = {}
+
+
 class LiveServer:
     def __init__(self, settings: Settings, database_url: str, redis_url: str, *, worker_threads: int = 1,
                  scheduler: bool = False):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.database_url = database_url
+        _SERVING[self.url] = self
         self.ws_url = f"ws://127.0.0.1:{self.port}/graphql"
         self.app = create_app(settings, database_url, redis_url, worker_threads=worker_threads, scheduler=scheduler)
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
@@ -45,6 +50,11 @@ class LiveServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(15)
+
+    @staticmethod
+    def at(url: str) -> "LiveServer":
+        """The live server answering at `url` (test helpers that only hold a client find its database)."""
+        return _SERVING[url.rstrip("/")]
 
     @property
     def runtime(self):  # noqa: ANN201

@@ -29,5 +29,6 @@ class AuditEntry(IdMixin, TimestampMixin, Base):
         Index("ix_audit_org_created", "organization_id", "created_at", "id"),
         Index("ix_audit_action", "action"),
         Index("ix_audit_actor_email", "actor_email"),
-        Index("ix_audit_project", "project_id"),
+        # Project activity feeds: newest first within a project (the org feed uses ix_audit_org_created).
+        Index("ix_audit_project_created", "project_id", "created_at", "id"),
     )

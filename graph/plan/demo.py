@@ -1,0 +1,42 @@
+"""`projectCreateDemo`: a new project filled with a realistic demo tracking plan
+(server/domains/plan/demo.py)."""
+
+from __future__ import annotations
+
+import strawberry
+
+from graph.core.errors import UserError, mutate
+from graph.plan.mutations import decode_input_id
+from graph.plan.types import Project
+from server.domains.plan import demo
+
+
+@strawberry.input
+class ProjectCreateDemoInput:
+    organization_id: strawberry.ID
+    name: str | None = strawberry.field(
+        default=None, description="1 to 255 characters; `Demo tracking plan` when absent. The slug is derived from "
+                                  "it and made unique in the organization (`-2`, `-3`, ...).")
+
+
+@strawberry.type
+class ProjectCreateDemoPayload:
+    project: Project | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class DemoMutation:
+    @strawberry.mutation(description="Create a project holding a demo tracking plan (event types, dozens of events "
+                                     "with fields, tags and owners, meta fields, variables with values, relations) "
+                                     "in one transaction. Editors and owners.")
+    async def project_create_demo(self, info: strawberry.Info, input: ProjectCreateDemoInput) -> ProjectCreateDemoPayload:
+        ctx = info.context
+
+        async def work() -> ProjectCreateDemoPayload:
+            row = await demo.create_demo_project(
+                ctx.rt, ctx.principal, decode_input_id(input.organization_id, "Organization", "organizationId"),
+                name=input.name, request_id=ctx.request_id)
+            return ProjectCreateDemoPayload(project=Project.from_row(row))
+
+        return await mutate(ProjectCreateDemoPayload, work)

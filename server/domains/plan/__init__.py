@@ -1,0 +1,1 @@
+"""Tracking plan (seed 003): projects, event catalog, fields, variables, relations, photos."""
