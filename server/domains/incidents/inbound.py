@@ -67,9 +67,6 @@ from server.security.tokens import sha256_hex
 
 log = logging.getLogger("insights.webhooks")
 
-BATCH_CONCURRENCY = 2  # transactions of batches in flight per process
-BATCH_MAX = 64  # deliveries per batch
-
 
 async def receive(rt: Runtime, incoming: Incoming, *, request_id: str | None = None) -> Answer:
     """One request, start to end: an `Answer` (202), or `DeliveryRejected` (4xx) / `Unavailable`."""
@@ -77,7 +74,8 @@ async def receive(rt: Runtime, incoming: Incoming, *, request_id: str | None = N
     batcher = rt.extras.get("incidents.inbound")
     if batcher is None:
         batcher = rt.extras["incidents.inbound"] = MicroBatcher(
-            lambda items: _receive_batch(rt, items), concurrency=BATCH_CONCURRENCY, max_batch=BATCH_MAX)
+            lambda items: _receive_batch(rt, items), concurrency=rt.settings.webhook_batch_concurrency,
+            max_batch=rt.settings.webhook_batch_max)
     return await batcher.submit(pending)
 
 

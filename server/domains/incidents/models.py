@@ -210,8 +210,10 @@ class Alert(IdMixin, TimestampMixin, Base):
     __table_args__ = (
         Index("ix_alerts_org_created", "organization_id", "created_at", "id"),
         Index("ix_alerts_org_fingerprint", "organization_id", "fingerprint"),
-        # The firing alerts of an incident: does it still have any (auto-resolve)?
-        Index("ix_alerts_incident_firing", "incident_id", postgresql_where=text("status = 'firing'")),
+        # The firing alerts of an incident: does it still have any (auto-resolve)? Not a partial
+        # index on status = 'firing': with the statistics of a young table the planner took that
+        # one for the open-alert lookup by fingerprint (a scan of every firing alert per lookup).
+        Index("ix_alerts_incident_status", "incident_id", "status"),
         Index("ix_alerts_org_service_created", "organization_id", "service", "created_at"),
         # At most one open alert per fingerprint: a repeat updates it (dedup).
         Index("uq_alerts_open_fingerprint", "organization_id", "fingerprint", unique=True,
