@@ -17,7 +17,21 @@ Baseline, measured in the same run over the same connections: a graphql-transpor
 on every connection at once, until its `pong` (the server's and the clients' websocket fan-out
 floor, without pub/sub, database or GraphQL execution). Target: p99 < 100 ms.
 
+Also printed: the server process's CPU time (user + system, from psutil) per webhook delivery
+(ingest, correlation, pub/sub and the fan-out to every subscriber) and per ping round, and the
+subscriber processes' CPU per delivery (they share the machine's two cores with the server, so
+their receiving is part of every figure here). Unlike the latencies these move little when other
+work shares the machine, so they compare two versions of the server better than p99 does on a
+busy machine.
+
     .venv/bin/python -m bench.incident_fanout [--subscribers 1000] [--events 40] [--interval 0.3] [--procs 2]
+                                              [--ablate share,prepare,runner] [--no-deflate]
+
+`--ablate` switches the fan-out optimizations off in the server process (monkeypatched here, not
+settings of the product), to measure what each is worth on the same machine and load:
+`share` (one execution per event shared by identical subscriptions, graph/core/shared.py),
+`prepare` (the hub prepares each message once before handing it out, server/pubsub/hub.py),
+`runner` (graph/core/extensions.StreamingExtensionsRunner).
 
 Uses the PostgreSQL and Redis at localhost (BENCH_DATABASE_ADMIN_URL, BENCH_REDIS_URL to change).
 """
@@ -63,9 +77,36 @@ def summary(name: str, ms: list[float]) -> str:
 
 # --- the server process ----------------------------------------------------------------------------
 
+ABLATIONS = {
+    "share": "each subscriber executes the selection itself (graph/core/shared.py off)",
+    "prepare": "no per-message preparation in the hub: each subscriber awaits the shared reads",
+    "runner": "Strawberry's own extensions runner for every streamed result",
+}
+
+
+def ablate(names: list[str]) -> None:
+    """Switch optimizations off in the server process, to measure what each is worth."""
+    if "share" in names:
+        import graph.incidents.subscriptions as subscriptions
+
+        subscriptions.share = lambda payload, key: payload
+    if "prepare" in names:
+        from server.pubsub.hub import PubSubHub
+
+        subscribe = PubSubHub.subscribe
+        PubSubHub.subscribe = lambda self, channel, prepare=None: subscribe(self, channel)  # type: ignore[method-assign]
+    if "runner" in names:
+        import strawberry
+
+        from graph.core.extensions import InsightsSchema
+
+        InsightsSchema.create_extensions_runner = strawberry.Schema.create_extensions_runner  # type: ignore[method-assign]
+
+
 def run_server(db_url: str, redis_url: str, home: str, out: mp.Queue, stop: mp.Event, profile: str | None,
-               gc_thresholds: str | None) -> None:
+               gc_thresholds: str | None, ablations: list[str] = ()) -> None:
     raise_file_limit(65536)
+    ablate(list(ablations))
     from server.settings import Settings
     from tests.support.live import LiveServer
 
@@ -211,11 +252,19 @@ def ask(commands: list[mp.Queue], results: mp.Queue, command: tuple) -> list[tup
     return [results.get(timeout=120) for _ in commands]
 
 
-async def measure(args: argparse.Namespace, db_url: str, redis_url: str) -> tuple[list[float], int, list[float]]:
+def cpu_seconds(pid: int) -> float:
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
+async def measure(args: argparse.Namespace, db_url: str, redis_url: str) -> tuple[list[float], int, list[float], dict]:
     ctx = mp.get_context("spawn")
     urls, stop = ctx.Queue(), ctx.Event()
     server = ctx.Process(target=run_server, args=(db_url, redis_url, tempfile.mkdtemp(prefix="insights-bench-"),
-                                                  urls, stop, args.profile_server, args.server_gc), daemon=True)
+                                                  urls, stop, args.profile_server, args.server_gc, args.ablate),
+                         daemon=True)
     server.start()
     base = urls.get(timeout=60)
     procs, commands, results = [], [], ctx.Queue()
@@ -248,17 +297,24 @@ async def measure(args: argparse.Namespace, db_url: str, redis_url: str) -> tupl
                 await post_alert(http, key, -100)
                 await asyncio.sleep(args.interval)
             answered: dict[str, float] = {}
+            cpu: dict[str, float] = {}
+            cpu_before = cpu_seconds(server.pid)
+            clients_before = sum(cpu_seconds(p.pid) for p in procs)
             for n in range(args.events):
                 gid, at = await post_alert(http, key, n)
                 answered[gid] = at
                 await asyncio.sleep(args.interval)
             await asyncio.sleep(1.0)
+            cpu["event"] = (cpu_seconds(server.pid) - cpu_before) / args.events
+            cpu["clients"] = (sum(cpu_seconds(p.pid) for p in procs) - clients_before) / args.events
             rounds: list[list[float]] = [[] for _ in commands]
+            cpu_before = cpu_seconds(server.pid)
             for _ in range(args.pings):
                 for i, r in enumerate(ask(commands, results, ("ping",))):
                     rounds[i].append(r[1])
                 await asyncio.sleep(args.interval)
             await asyncio.sleep(0.5)
+            cpu["ping"] = (cpu_seconds(server.pid) - cpu_before) / args.pings
             latencies: list[float] = []
             ping_ms: list[float] = []
             missing = 0
@@ -277,7 +333,7 @@ async def measure(args: argparse.Namespace, db_url: str, redis_url: str) -> tupl
             p.join(10)
         stop.set()
         server.join(20)
-    return latencies, missing, ping_ms
+    return latencies, missing, ping_ms, cpu
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -288,7 +344,7 @@ async def main_async(args: argparse.Namespace) -> None:
     redis_url, lock_client, token = take_redis_db(REDIS)
     try:
         await asyncio.to_thread(upgrade, db_url)
-        latencies, missing, ping_ms = await measure(args, db_url, redis_url)
+        latencies, missing, ping_ms, cpu = await measure(args, db_url, redis_url)
     finally:
         if lock_client.get(LOCK) == token.encode():
             lock_client.flushdb()
@@ -297,9 +353,13 @@ async def main_async(args: argparse.Namespace) -> None:
     print(f"incidentEvents fan-out: {args.subscribers} websocket subscribers (graphql-transport-ws, "
           f"{args.procs} client processes), {args.events} webhook deliveries {args.interval:.2f} s apart, "
           f"each opening one incident (CREATED); one server process, {os.cpu_count()} cores; "
-          f"server gc thresholds {args.server_gc or 'as the app sets them (server.app.tune_gc)'}, permessage-deflate {'off' if args.no_deflate else 'offered'}")
+          f"server gc thresholds {args.server_gc or 'as the app sets them (server.app.tune_gc)'}, permessage-deflate {'off' if args.no_deflate else 'offered'}"
+          + (f"; switched off: {', '.join(args.ablate)}" if args.ablate else ""))
     print(summary("202 -> receipt, every subscriber", latencies))
     print(summary("baseline: ws ping -> pong, all", ping_ms))
+    print(f"server CPU per webhook delivery (ingest + fan-out) {cpu['event'] * 1000:6.1f} ms   "
+          f"per ping round {cpu['ping'] * 1000:6.1f} ms   (load average {os.getloadavg()[0]:.1f})")
+    print(f"subscriber processes' CPU per webhook delivery (receiving) {cpu['clients'] * 1000:6.1f} ms")
     print(f"events missed: {missing} of {args.events * args.subscribers}")
     ratio = pct(latencies, 0.99) / max(pct(ping_ms, 0.99), 1e-3)
     print(f"ratio p99 fan-out / p99 baseline: {ratio:.1f}x")
@@ -317,9 +377,16 @@ def main() -> int:
     parser.add_argument("--profile-server", metavar="PATH", help="write the server process's cProfile stats here")
     parser.add_argument("--server-gc", metavar="G0,G1,G2",
                         help="override gc.set_threshold in the server process (default: what server.app.tune_gc sets)")
+    parser.add_argument("--ablate", type=lambda v: [a for a in v.split(",") if a], default=[],
+                        metavar="share,prepare,runner",
+                        help="switch server optimizations off to measure them: " + "; ".join(
+                            f"{k}: {v}" for k, v in ABLATIONS.items()))
     parser.add_argument("--no-deflate", action="store_true",
                         help="clients do not offer permessage-deflate (browsers do; the default offers it)")
-    asyncio.run(main_async(parser.parse_args()))
+    args = parser.parse_args()
+    if unknown := set(args.ablate) - set(ABLATIONS):
+        parser.error(f"--ablate: unknown {', '.join(sorted(unknown))} (known: {', '.join(ABLATIONS)})")
+    asyncio.run(main_async(args))
     return 0
 
 

@@ -12,7 +12,7 @@ import uuid
 import pytest
 import redis.asyncio as aioredis
 
-from server.pubsub.hub import RESYNC, PubSubHub, SubscriberDropped
+from server.pubsub.hub import RESYNC, Message, PubSubHub, SubscriberDropped
 from server.pubsub.publish import publish, publish_after_commit
 from tests.server.jobs.support import wait_for
 
@@ -162,3 +162,59 @@ async def test_publish_after_commit_only_after_commit(rt, hub):
         assert (await next_message(sub))["n"] == "committed"
         await asyncio.sleep(0.1)
         assert sub.queue.empty()
+
+
+# --- preparing a message once for every subscriber ------------------------------------------------
+
+async def test_a_channels_preparation_runs_once_per_message_before_subscribers_get_it(hub, redis):
+    ch = channel()
+    prepared: list[dict] = []
+
+    async def prepare(message: dict) -> str:
+        prepared.append(dict(message))
+        await asyncio.sleep(0.05)  # e.g. a database read
+        return f"ready {message['n']}"
+
+    async with hub.subscribe(ch, prepare) as s1, hub.subscribe(ch, prepare) as s2, hub.subscribe(ch) as s3:
+        await publish(redis, ch, {"type": "X", "n": 1})
+        for sub in (s1, s2, s3):
+            message = await next_message(sub)
+            assert message == {"type": "X", "n": 1} and isinstance(message, Message)
+            assert message.prepared == "ready 1"
+        assert prepared == [{"type": "X", "n": 1}]
+    assert hub.subscriber_count() == 0
+    async with hub.subscribe(ch) as plain:  # the preparation left with the channel's last subscriber
+        await publish(redis, ch, {"type": "X", "n": 2})
+        assert (await next_message(plain)).prepared is None
+
+
+async def test_prepared_messages_keep_their_order(hub, redis):
+    ch = channel()
+    delays = {1: 0.2, 2: 0.0, 3: 0.05}
+
+    async def prepare(message: dict) -> int:
+        await asyncio.sleep(delays[message["n"]])
+        return message["n"] * 10
+
+    async with hub.subscribe(ch, prepare) as sub:
+        for n in (1, 2, 3):
+            await publish(redis, ch, {"type": "X", "n": n})
+        got = [await next_message(sub) for _ in range(3)]
+        assert [(m["n"], m.prepared) for m in got] == [(1, 10), (2, 20), (3, 30)]
+
+
+async def test_a_failed_preparation_still_delivers_the_message_unprepared(hub, redis, caplog):
+    ch = channel()
+
+    async def prepare(message: dict) -> str:
+        if message["n"] == 1:
+            raise RuntimeError("database is down")
+        return "ok"
+
+    async with hub.subscribe(ch, prepare) as sub:
+        await publish(redis, ch, {"type": "X", "n": 1})
+        await publish(redis, ch, {"type": "X", "n": 2})
+        first, second = await next_message(sub), await next_message(sub)
+        assert (first["n"], first.prepared) == (1, None)
+        assert (second["n"], second.prepared) == (2, "ok")
+    assert any("preparing a message" in r.getMessage() for r in caplog.records)
