@@ -347,6 +347,8 @@ async def main() -> None:
                                     "--output", args.profile, "--duration", str(int(args.seconds)), "--rate", "200",
                                     "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cpu_before = _cpu_seconds(proc.pid)
+        db_pids = await backend_pids(db_url)
+        db_cpu_before = sum(_cpu_seconds(p, children=False) for p in db_pids)
         if args.loadgen == "wrk":
             windows, per = [], len(bodies) // args.windows
             for w in range(args.windows):
@@ -366,6 +368,7 @@ async def main() -> None:
             lat = result["latencies"]
             p50, p99, worst = pct(lat, 0.5), pct(lat, 0.99), max(lat) * 1000
         server_cpu = _cpu_seconds(proc.pid) - cpu_before
+        db_cpu = sum(_cpu_seconds(p, children=False) for p in db_pids) - db_cpu_before
         if spy:
             spy.wait(60)
 
@@ -383,6 +386,8 @@ async def main() -> None:
               f"   (target p99 < 50 ms: {'met' if p99 < 50 else 'MISSED'})")
         print(f"  server CPU    {1000 * server_cpu / max(deliveries, 1):6.2f} ms per delivery "
               f"({100 * server_cpu / elapsed:.0f} % of one core)")
+        print(f"  database CPU  {1000 * db_cpu / max(deliveries, 1):6.2f} ms per delivery "
+              f"({100 * db_cpu / elapsed:.0f} % of one core; the server's {len(db_pids)} PostgreSQL backends)")
         b = baseline["latencies"]
         print(f"  baseline (same stack, no database: GET schema, httpx): {len(b) / baseline['elapsed']:.0f} req/s, "
               f"p50 {pct(b, 0.5):.2f} ms, p99 {pct(b, 0.99):.2f} ms")
@@ -397,15 +402,29 @@ async def main() -> None:
         if proc:
             proc.terminate()
             proc.wait(10)
-        await drop_database(name)
+        if os.environ.get("BENCH_KEEP_DATABASE"):
+            print(f"  kept database {name} (BENCH_KEEP_DATABASE)")
+        else:
+            await drop_database(name)
 
 
-def _cpu_seconds(pid: int) -> float:
+async def backend_pids(db_url: str) -> list[int]:
+    """The PostgreSQL backends connected to the bench database (the server's pool, once warmed up)."""
+    conn = await asyncpg.connect(db_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                "AND pid <> pg_backend_pid()")
+        return [r["pid"] for r in rows]
+    finally:
+        await conn.close()
+
+
+def _cpu_seconds(pid: int, children: bool = True) -> float:
     """CPU time (user + system) of a process and its children processes (uvicorn workers)."""
     total = 0.0
     pids = [pid]
     try:
-        for line in open(f"/proc/{pid}/task/{pid}/children").read().split():
+        for line in open(f"/proc/{pid}/task/{pid}/children").read().split() if children else ():
             pids.append(int(line))
     except OSError:
         pass

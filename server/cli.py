@@ -269,7 +269,8 @@ def _serve(settings: Settings, database_url: str, redis_url: str, *, worker_thre
     import uvicorn
 
     common = dict(host=settings.host, port=settings.port, lifespan="on", ws="websockets-sansio",
-                  log_config=None, log_level=settings.log_level.lower(), timeout_graceful_shutdown=10)
+                  log_config=None, log_level=settings.log_level.lower(), timeout_graceful_shutdown=10,
+                  ws_per_message_deflate=settings.ws_compression)
     if reload:
         os.environ[_RELOAD_ENV] = json.dumps({"database_url": database_url, "redis_url": redis_url,
                                               "worker_threads": worker_threads, "scheduler": scheduler,

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     cookie_secure: bool = Field(False, description="Mark the session cookie `Secure` (turn on behind HTTPS).")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (JSON list), e.g. `[\"https://app.example.com\"]`.")
     ws_allowed_origins: list[str] = Field(default_factory=list, description="Origins allowed to open GraphQL websockets (JSON list); empty allows any origin (clients still authenticate in `connection_init`).")
+    ws_compression: bool = Field(False, description="Negotiate permessage-deflate on GraphQL websockets. Off by default: subscription messages are small JSON, and compressing each one for every subscriber cost more server CPU than the whole shared execution of the event (see bench/incident_fanout.py).")
     invite_ttl_days: int = Field(7, description="Days an organization invite stays valid.")
     login_attempts_per_15min: int = Field(10, description="Failed-login budget per address and per account in 15 minutes.")
 

@@ -32,7 +32,8 @@ class LiveServer:
         self.ws_url = f"ws://127.0.0.1:{self.port}/graphql"
         self.app = create_app(settings, database_url, redis_url, worker_threads=worker_threads, scheduler=scheduler)
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    lifespan="on", ws="websockets-sansio"))
+                                                    lifespan="on", ws="websockets-sansio",
+                                                    ws_per_message_deflate=settings.ws_compression))
         self.thread = threading.Thread(target=self._run, daemon=True, name=f"live-server-{self.port}")
 
     def _run(self) -> None:
