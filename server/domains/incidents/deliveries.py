@@ -68,6 +68,7 @@ from server.domains.incidents.models import DeliveryStatus, WebhookDelivery
 from server.domains.incidents.normalizers import PayloadRejected, normalize
 from server.domains.incidents.signatures import GRAFANA_HEADERS, INSIGHTS_HEADER, PAGERDUTY_HEADER, signature_error
 from server.db.engine import UnitOfWork
+from server.domains.incidents.tuning import INDEX_PATHS
 from server.domains.incidents.webhook_configs import looks_like_key, route_path
 from server.domains.platform import audit
 from server.errors import DomainError, not_found
@@ -248,12 +249,14 @@ class ConfigView:
     rate_limit_per_minute: int
 
 
-_LOOKUP = """SELECT id, organization_id, name, provider, enabled, secret_encrypted, rate_limit_per_minute{lock}
+_LOOKUP = """SELECT id, organization_id, name, provider, enabled, secret_encrypted, rate_limit_per_minute,
+    """ + INDEX_PATHS + """{lock}
 FROM webhook_configs
 WHERE key_hash = :digest OR (previous_key_hash = :digest AND previous_key_expires_at > :now)
 LIMIT 1"""
 # The lock is taken in the same statement, for the row found: identical deliveries of one config
-# (same body digest) wait for each other until the first one's transaction ends.
+# (same body digest) wait for each other until the first one's transaction ends. The statement also
+# turns the transaction to index paths (tuning.INDEX_PATHS).
 _LOOKUP_AND_LOCK = text(_LOOKUP.format(lock=", pg_advisory_xact_lock(hashtextextended(id::text || :lock_suffix, 0))"))
 _LOOKUP_ONLY = text(_LOOKUP.format(lock=""))
 

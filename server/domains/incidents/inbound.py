@@ -200,7 +200,7 @@ async def _find_configs(s: Any, keys: list[str], now: Any) -> dict[str, ConfigVi
     return found
 
 
-_LOCK_KEYS = text("""SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0)))
+_LOCK_KEYS = text(f"""SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))), {tuning.INDEX_PATHS}
 FROM (SELECT k FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k) AS sorted""")
 
 # Every delivery row of the batch with its duplicate check (as deliveries._INSERT_OR_DUPLICATE,

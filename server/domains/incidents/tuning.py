@@ -57,8 +57,14 @@ def lock_key(organization_id: uuid.UUID) -> int:
     return int.from_bytes(organization_id.bytes[:8], "big", signed=True) ^ LOCK_NAMESPACE
 
 
+# For the rest of the transaction, index paths over sequential scans: every statement of ingestion
+# and of incident changes looks rows up by key, and with a young table's statistics the planner
+# otherwise scanned whole tables for `id = ANY(...)` updates (a cost that grows with the table).
+INDEX_PATHS = "set_config('enable_seqscan', 'off', true)"
+
+
 async def lock_organization(uow: UnitOfWork, organization_id: uuid.UUID) -> None:
-    await uow.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(organization_id)})
+    await uow.session.execute(text(f"SELECT pg_advisory_xact_lock(:k), {INDEX_PATHS}"), {"k": lock_key(organization_id)})
 
 
 def model_from_json(data: dict | None) -> CooccurrenceModel:
