@@ -13,6 +13,7 @@ from graph.core.cost import QueryCostLimiter
 from graph.core.extensions import CachedParser, ErrorShaping, InsightsSchema, OperationMetrics, limit_extensions
 from graph.core.node import Node
 from graph.core.queries import NodeQuery
+from graph.core.scalars import SCALAR_MAP
 from graph.incidents.correlation_settings import CorrelationSettingsMutation, CorrelationSettingsQuery
 from graph.incidents.mutations import IncidentsMutation
 from graph.incidents.queries import IncidentsQuery
@@ -34,10 +35,14 @@ from graph.plan.subscriptions import PlanSubscription
 from graph.plan.variables import VariablesMutation, VariablesQuery
 from graph.platform.mutations import PlatformMutation
 from graph.platform.queries import PlatformQuery
+from graph.warehouse.data_sources import DataSourcesMutation, DataSourcesQuery
+from graph.warehouse.metrics import MetricsQuery
+from graph.warehouse.reconciliation import ReconciliationMutation, ReconciliationQuery
+from graph.warehouse.scan_configs import ScanConfigsMutation, ScanConfigsQuery
 from server.settings import Settings
 
-Query = merge_types("Query", (NodeQuery, AccountsQuery, PlatformQuery, JobsQuery, WebhooksQuery, IncidentsQuery, CorrelationSettingsQuery, PlanQuery, EventTypesQuery, EventsQuery, MetaFieldsQuery, VariablesQuery, RelationsQuery))
-Mutation = merge_types("Mutation", (AccountsMutation, PlatformMutation, JobsMutation, WebhooksMutation, IncidentsMutation, CorrelationSettingsMutation, PlanMutation, EventTypesMutation, EventsMutation, FieldsMutation, MetaFieldsMutation, VariablesMutation, RelationsMutation, DemoMutation, PhotosMutation))
+Query = merge_types("Query", (NodeQuery, AccountsQuery, PlatformQuery, JobsQuery, WebhooksQuery, IncidentsQuery, CorrelationSettingsQuery, PlanQuery, EventTypesQuery, EventsQuery, MetaFieldsQuery, VariablesQuery, RelationsQuery, DataSourcesQuery, MetricsQuery, ReconciliationQuery, ScanConfigsQuery))
+Mutation = merge_types("Mutation", (AccountsMutation, PlatformMutation, JobsMutation, WebhooksMutation, IncidentsMutation, CorrelationSettingsMutation, PlanMutation, EventTypesMutation, EventsMutation, FieldsMutation, MetaFieldsMutation, VariablesMutation, RelationsMutation, DemoMutation, PhotosMutation, DataSourcesMutation, ReconciliationMutation, ScanConfigsMutation))
 Subscription = merge_types("Subscription", (JobsSubscription, IncidentsSubscription, PlanSubscription))
 
 
@@ -55,7 +60,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         extensions.append(DisableIntrospection)
     return InsightsSchema(
         query=Query, mutation=Mutation, subscription=Subscription, types=[Node] + node_types(),
-        extensions=extensions, config=StrawberryConfig(auto_camel_case=True),
+        extensions=extensions, config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
     )
 
 

@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     photo_storage_gcs_credentials: str | None = Field(None, description="GCS service account: the path of its JSON key file, or the JSON itself. Unset: application default credentials (`GOOGLE_APPLICATION_CREDENTIALS`, the metadata server).")
     photo_max_bytes: int = Field(10 * 1024 * 1024, ge=1, description="Largest event photo accepted (PNG, JPEG, GIF or WebP), in bytes; 10 MiB by default. Multipart GraphQL requests may be this much larger than `INSIGHTS_MAX_BODY_BYTES`.")
 
+    # --- warehouse (data sources, scans) ---------------------------------------------------
+    warehouse_timeout_seconds: int = Field(30, ge=1, le=3600, description="Timeout of warehouse operations (connecting, each query, each chunk of a result) for data sources that set none of their own.")
+    warehouse_duckdb_dir: Path | None = Field(None, description="Directory of DuckDB data source files. An organization's DuckDB data source names a file relative to `<this directory>/<organization id>/` (the demo warehouse is written there too). Default: `INSIGHTS_HOME/warehouse`.")
+    warehouse_demo_first_scan: bool = Field(True, description="Queue the first scan of the demo warehouse when `projectCreateDemo` creates a demo project, so its charts fill at once (about 40 s of worker time on a small machine). Off: the scheduler scans it an interval later.")
+    warehouse_duckdb_absolute_paths: bool = Field(False, description="Let DuckDB data sources name any absolute file path on the server. Off by default: the server opens the file with its own permissions, so on a shared installation an owner could otherwise read any DuckDB file the server can (another organization's included). Turn on only for single-tenant installations.")
+
     # --- email ------------------------------------------------------------------------------
     smtp_host: str | None = Field(None, description="SMTP server for invite emails; unset: emails are logged instead of sent.")
     smtp_port: int = Field(587, description="SMTP port.")
@@ -96,6 +102,10 @@ class Settings(BaseSettings):
     @property
     def exports_dir(self) -> Path:
         return self.home / "exports"
+
+    @property
+    def duckdb_dir(self) -> Path:
+        return self.warehouse_duckdb_dir or self.home / "warehouse"
 
     @property
     def photos_dir(self) -> Path:

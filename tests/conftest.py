@@ -122,7 +122,10 @@ def redis_url(services):  # noqa: ANN001, ANN201
 
 def make_settings(tmp: Path, **overrides) -> Settings:  # noqa: ANN003
     base = dict(home=tmp, secret_key="test-secret-key-" + "x" * 32, rate_limit_per_minute=100_000,
-                rate_limit_per_hour=1_000_000, job_resend_after_seconds=5)
+                rate_limit_per_hour=1_000_000, job_resend_after_seconds=5,
+                # Demo projects (created by many tests) do not queue a scan of their demo warehouse
+                # for the shared live worker; tests/server/warehouse/test_demo_warehouse.py turns it on.
+                warehouse_demo_first_scan=False)
     base.update(overrides)
     return Settings(**base)
 

@@ -89,6 +89,9 @@ async def run_job(job_id: str, handler: Handler) -> None:
             except jobs.JobCancelled:
                 await jobs.mark_cancelled(rt, jid, attempt)
                 log.info("job %s cancelled", job_id)
+            except jobs.JobFailed as e:
+                await jobs.fail(rt, jid, e.message, attempt)
+                log.info("job %s (%s) failed: %s", job_id, job.kind, e.message)
             except jobs.JobLost:
                 log.warning("job %s (attempt %d) was taken over or finished elsewhere; dropping it", job_id, attempt)
             except asyncio.CancelledError:

@@ -61,7 +61,12 @@ async def tick(rt: Runtime) -> None:
     try:
         await run_due(rt)
     finally:
-        await jobs.sweep(rt)
+        try:
+            from server.domains.warehouse.scan_configs import run_due_scans
+
+            await run_due_scans(rt)  # scan configs are scheduled in their own table (next_run_at)
+        finally:
+            await jobs.sweep(rt)
 
 
 async def run_forever(rt: Runtime, stop: asyncio.Event | None = None) -> None:

@@ -8,3 +8,4 @@ from server.jobs import models as jobs  # noqa: F401
 metadata = Base.metadata
 from server.domains.incidents import models as incidents  # noqa: F401,E402
 from server.domains.plan import models as plan  # noqa: F401,E402
+from server.domains.warehouse import models as warehouse  # noqa: F401,E402

@@ -48,6 +48,16 @@ class JobLost(Exception):
     """Raised inside a running job that this attempt no longer owns (finished or taken over)."""
 
 
+class JobFailed(Exception):
+    """Raised by a job handler for an expected failure (a warehouse that refuses the connection,
+    a query that fails): the job fails at once, without retries, and its `error` is this message
+    (no traceback), so whoever watches the job reads why."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
 @contextlib.contextmanager
 def running_attempt(job_id: uuid.UUID, attempt: int) -> Iterator[None]:
     token = _running.set((job_id, attempt))
@@ -171,6 +181,15 @@ async def fail_or_retry(rt: Runtime, job_id: uuid.UUID, error: str, attempt: int
             await send_job(job_id, job.kind, job.queue, delay_ms=delay_ms, redis=rt.redis)
         return row
     return await _change(rt, job_id, owned, {"status": JobStatus.failed, "error": error, "finished_at": now})
+
+
+async def fail(rt: Runtime, job_id: uuid.UUID, error: str, attempt: int | None = None) -> Job | None:
+    """An expected failure (JobFailed): failed now, whatever attempts remain (cancelled instead
+    when a cancel was requested meanwhile)."""
+    job = await get_job(rt, job_id)
+    status = JobStatus.cancelled if job is not None and job.cancel_requested else JobStatus.failed
+    return await _change(rt, job_id, and_(Job.status == JobStatus.running, _owned(job_id, attempt)),
+                         {"status": status, "error": error[:4000], "finished_at": utcnow(), "message": None})
 
 
 async def mark_cancelled(rt: Runtime, job_id: uuid.UUID, attempt: int | None = None) -> Job | None:

@@ -290,3 +290,75 @@ for _type, _attr in (("EventType", "event_type"), ("EventTypeOwner", "event_type
                      ("MetaField", "meta_field"), ("Event", "event"), ("Variable", "variable"),
                      ("Relation", "relation"), ("EventPhoto", "event_photo"), ("PhotoComment", "photo_comment")):
     _plan_factory(_type, _attr)
+
+
+# --- warehouse (issue 6). Data sources go through `dataSourceCreate`; scan configs, scan jobs,
+# shadow events and schema drifts are inserted with tests/support/plan_rows.py until their
+# mutations and scans land (whoever lands `scanConfigCreate`, `scanRun`, ... switches these).
+
+DATA_SOURCE_CREATE = """mutation($input: DataSourceCreateInput!) { dataSourceCreate(input: $input) {
+  dataSource { id } userErrors { code field message } } }"""
+
+
+async def create_data_source(world: World, name: str | None = None, **input_: Any) -> str:
+    import uuid as _uuid
+
+    values = {"organizationId": world.org_id, "name": name or f"warehouse {_uuid.uuid4().hex[:6]}",
+              "dbType": "POSTGRES", "host": "warehouse.internal", "databaseName": "analytics", **input_}
+    data = await world.owner(DATA_SOURCE_CREATE, {"input": values})
+    return ok(data["dataSourceCreate"])["dataSource"]["id"]
+
+
+@dataclass
+class WarehouseRows:
+    """A data source (API), a project (API), an event type (API) and warehouse rows under them (global IDs)."""
+
+    data_source: str
+    project: str
+    event_type: str
+    scan_config: str
+    scan_job: str
+    shadow_event: str
+    schema_drift: str
+
+
+async def warehouse_rows(world: World) -> WarehouseRows:
+    from server.domains.warehouse import models as w
+    from server.jobs.models import Job, JobStatus
+    from tests.support.plan_rows import gid, insert_row, raw
+
+    data_source = await create_data_source(world)
+    project = await create_project(world)
+    data = await world.owner(EVENT_TYPE_CREATE, {"input": {"projectId": project, "name": "page", "displayName": "Page"}})
+    event_type = ok(data["eventTypeCreate"])["eventType"]["id"]
+    url, org, pid = world.gql.base_url, raw(world.org_id), raw(project)
+    scope = {"organization_id": org, "project_id": pid}
+    config = await insert_row(url, w.ScanConfig, **scope, data_source_id=raw(data_source), name="factory scan",
+                              base_query="SELECT * FROM events", time_column="ts")
+    job = await insert_row(url, Job, organization_id=org, kind="scan", queue="scans", status=JobStatus.succeeded,
+                           progress=1.0, payload={}, attempts=1, max_attempts=1, cancel_requested=False)
+    scan_job = await insert_row(url, w.ScanJob, **scope, scan_config_id=config, data_source_id=raw(data_source),
+                                job_id=job, kind=w.ScanJobKind.SCAN)
+    shadow = await insert_row(url, w.ShadowEvent, **scope, scan_config_id=config, name="page.unplanned",
+                              total_count=3, samples=[{"name": "page.unplanned"}])
+    drift = await insert_row(url, w.SchemaDrift, **scope, event_type_id=raw(event_type), scan_config_id=config,
+                             field_name="utm_source", drift_type=w.DriftType.NEW_FIELD, observed_type="string")
+    return WarehouseRows(data_source, project, event_type, gid("ScanConfig", config), gid("ScanJob", scan_job),
+                         gid("ShadowEvent", shadow), gid("SchemaDrift", drift))
+
+
+@factory("DataSource")
+async def data_source(world: World) -> str:
+    return await create_data_source(world)
+
+
+def _warehouse_factory(type_name: str, attribute: str) -> None:
+    async def make(world: World) -> str:
+        return getattr(await warehouse_rows(world), attribute)
+
+    factory(type_name)(make)
+
+
+for _type, _attr in (("ScanConfig", "scan_config"), ("ScanJob", "scan_job"), ("ShadowEvent", "shadow_event"),
+                     ("SchemaDrift", "schema_drift")):
+    _warehouse_factory(_type, _attr)

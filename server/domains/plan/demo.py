@@ -10,6 +10,11 @@ The name is optional (`Demo tracking plan`); the slug is derived from it (lower 
 and digits joined by hyphens) and made unique within the organization by a suffix: `-2`, `-3`, ...
 A concurrent request taking the same slug makes the transaction retry with the next one.
 
+The demo warehouse comes with it (server/domains/warehouse/demo_warehouse.py): a DuckDB file of
+generated events for this plan, a DUCKDB data source naming it, the scan config `demo` and its
+first scan job, in the same transaction (the file is removed when the transaction fails). The
+audit entry's `after` names the data source and scan config.
+
 The project row is inserted here rather than through projects.create_project, which commits its
 own transaction: the demo must appear whole or not at all. Its rules (editor role, name) are the
 same functions.
@@ -60,7 +65,8 @@ def first_free(base: str, taken: set[str]) -> str:
 
 
 async def create_demo_project(rt: Runtime, principal: Principal, organization_id: uuid.UUID, *,
-                              name: str | None = None, request_id: str | None = None) -> Project:
+                              name: str | None = None, request_id: str | None = None) -> tuple[Project, Any]:
+    """(the project, its demo warehouse: server/domains/warehouse/demo_warehouse.DemoWarehouse)."""
     require_org_plan_role(principal, organization_id, Role.editor)
     name = clean_name(data.DEFAULT_NAME if name is None else name, ["input", "name"])
     base = slugify(name)
@@ -74,34 +80,44 @@ async def create_demo_project(rt: Runtime, principal: Principal, organization_id
 
 
 async def _build(rt: Runtime, principal: Principal, organization_id: uuid.UUID, name: str, base: str,
-                 request_id: str | None) -> Project:
+                 request_id: str | None) -> tuple[Project, Any]:
+    from server.domains.warehouse import demo_warehouse  # the demo plan brings its demo warehouse along
+
     now = utcnow()
     owner = principal.user_id
-    async with rt.db.unit_of_work() as uow:
-        s = uow.session
-        taken = set((await s.execute(select(Project.slug).where(
-            Project.organization_id == organization_id,
-            or_(Project.slug == base, Project.slug.like(f"{base}-%"))))).scalars())
-        project = Project(id=uuid.uuid4(), organization_id=organization_id, name=name, slug=first_free(base, taken),
-                          description=data.DESCRIPTION, created_by_id=owner, created_at=now, updated_at=now)
-        s.add(project)
-        await s.flush()
-        scope = {"organization_id": organization_id, "project_id": project.id}
-        rows = plan_rows(scope, owner, now)
-        for model in (EventType, EventTypeOwner, Field, MetaField, Event, Variable, VariableValue, Relation):
-            if rows[model]:
-                await s.execute(insert(model).values(rows[model]))
-        await write_history(s, [history_row(organization_id, project.id, e["id"], principal, "created",
-                                            {k: {"old": None, "new": v} for k, v in event_snapshot(e).items()}, now)
-                                for e in rows[Event]])
-        counts = {"eventTypes": len(rows[EventType]), "events": len(rows[Event]), "fields": len(rows[Field]),
-                  "metaFields": len(rows[MetaField]), "variables": len(rows[Variable]),
-                  "relations": len(rows[Relation])}
-        plan_changed(uow, rt, principal, organization_id=organization_id, project_id=project.id,
-                     entity=PlanEntity.PROJECT, action=PlanAction.CREATED, entity_ids=project.id, verb="create_demo",
-                     summary=f"created demo project {name}", after={**project_snapshot(project), **counts},
-                     request_id=request_id)
-    return project
+    warehouse: demo_warehouse.DemoWarehouse | None = None
+    try:
+        async with rt.db.unit_of_work() as uow:
+            s = uow.session
+            taken = set((await s.execute(select(Project.slug).where(
+                Project.organization_id == organization_id,
+                or_(Project.slug == base, Project.slug.like(f"{base}-%"))))).scalars())
+            project = Project(id=uuid.uuid4(), organization_id=organization_id, name=name, slug=first_free(base, taken),
+                              description=data.DESCRIPTION, created_by_id=owner, created_at=now, updated_at=now)
+            s.add(project)
+            await s.flush()
+            scope = {"organization_id": organization_id, "project_id": project.id}
+            rows = plan_rows(scope, owner, now)
+            for model in (EventType, EventTypeOwner, Field, MetaField, Event, Variable, VariableValue, Relation):
+                if rows[model]:
+                    await s.execute(insert(model).values(rows[model]))
+            await write_history(s, [history_row(organization_id, project.id, e["id"], principal, "created",
+                                                {k: {"old": None, "new": v} for k, v in event_snapshot(e).items()}, now)
+                                    for e in rows[Event]])
+            warehouse = await demo_warehouse.add_to_demo(uow, rt, principal, project, now)
+            counts = {"eventTypes": len(rows[EventType]), "events": len(rows[Event]), "fields": len(rows[Field]),
+                      "metaFields": len(rows[MetaField]), "variables": len(rows[Variable]),
+                      "relations": len(rows[Relation]), "dataSourceId": str(warehouse.data_source.id),
+                      "scanConfigId": str(warehouse.scan_config.id), "warehouseRows": warehouse.rows}
+            plan_changed(uow, rt, principal, organization_id=organization_id, project_id=project.id,
+                         entity=PlanEntity.PROJECT, action=PlanAction.CREATED, entity_ids=project.id,
+                         verb="create_demo", summary=f"created demo project {name}",
+                         after={**project_snapshot(project), **counts}, request_id=request_id)
+    except BaseException:
+        if warehouse is not None:
+            warehouse.discard()
+        raise
+    return project, warehouse
 
 
 def plan_rows(scope: dict, owner: uuid.UUID | None, now: Any) -> dict[type, list[dict]]:
