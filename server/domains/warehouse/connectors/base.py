@@ -121,6 +121,19 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
+# Python kinds of bound parameter values, most specific first (bool is an int, datetime a date).
+_PARAM_KINDS = (("bool", bool), ("int", int), ("float", float), ("datetime", dt.datetime), ("date", dt.date))
+
+
+def param_type(value: Any, names: dict[str, str]) -> str:
+    """The warehouse type to bind `value` as: `names` maps bool, int, float, datetime, date and text
+    to the dialect's type names."""
+    for kind, cls in _PARAM_KINDS:
+        if isinstance(value, cls):
+            return names[kind]
+    return names["text"]
+
+
 def as_utc(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
 

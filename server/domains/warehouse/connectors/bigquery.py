@@ -34,6 +34,7 @@ from server.domains.warehouse.connectors.base import (
     Rows,
     TableInfo,
     in_thread,
+    param_type,
     register,
 )
 from server.domains.warehouse.connectors.sql import Statement
@@ -44,17 +45,8 @@ _DONE = object()
 
 
 def bq_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "BOOL"
-    if isinstance(value, int):
-        return "INT64"
-    if isinstance(value, float):
-        return "FLOAT64"
-    if isinstance(value, dt.datetime):
-        return "TIMESTAMP"
-    if isinstance(value, dt.date):
-        return "DATE"
-    return "STRING"
+    return param_type(value, {"bool": "BOOL", "int": "INT64", "float": "FLOAT64", "datetime": "TIMESTAMP",
+                              "date": "DATE", "text": "STRING"})
 
 
 def parse_credentials(text: str | None) -> dict | None:

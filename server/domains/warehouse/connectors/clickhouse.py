@@ -32,6 +32,7 @@ from server.domains.warehouse.connectors.base import (
     Rows,
     TableInfo,
     in_thread,
+    param_type,
     register,
 )
 from server.domains.warehouse.connectors.postgres import _group_tables
@@ -42,17 +43,8 @@ _DONE = object()
 
 
 def ch_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "Bool"
-    if isinstance(value, int):
-        return "Int64"
-    if isinstance(value, float):
-        return "Float64"
-    if isinstance(value, dt.datetime):
-        return "DateTime64(6, 'UTC')"
-    if isinstance(value, dt.date):
-        return "Date"
-    return "String"
+    return param_type(value, {"bool": "Bool", "int": "Int64", "float": "Float64", "datetime": "DateTime64(6, 'UTC')",
+                              "date": "Date", "text": "String"})
 
 
 def ch_value(value: Any) -> Any:

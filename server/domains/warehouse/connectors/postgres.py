@@ -27,6 +27,7 @@ from server.domains.warehouse.connectors.base import (
     ConnectorError,
     Rows,
     TableInfo,
+    param_type,
     register,
 )
 from server.domains.warehouse.connectors.sql import Statement
@@ -36,17 +37,8 @@ SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"
 
 
 def _pg_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "bigint"
-    if isinstance(value, float):
-        return "double precision"
-    if isinstance(value, dt.datetime):
-        return "timestamptz"
-    if isinstance(value, dt.date):
-        return "date"
-    return "text"
+    return param_type(value, {"bool": "boolean", "int": "bigint", "float": "double precision", "datetime": "timestamptz",
+                              "date": "date", "text": "text"})
 
 
 @register
