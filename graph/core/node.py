@@ -65,6 +65,17 @@ def register_node(type_name: str, cls: type, batch: Callable[..., Awaitable[list
     _registry[type_name] = (cls, load)
 
 
+async def load_one(info: Any, batch: Callable[..., Awaitable[list[Any]]], node_type: Any,
+                   key: uuid.UUID | None) -> Any:
+    """The `node_type` object of the row `key` names, through the operation's dataloader of `batch`
+    (which also decides visibility); None for no key or a row the principal cannot see. What every
+    to-one relation resolver does."""
+    if key is None:
+        return None
+    row = await info.context.loader(batch).load(key)
+    return node_type.from_row(row) if row else None
+
+
 def registered_nodes() -> dict[str, tuple[type, NodeLoader]]:
     return dict(_registry)
 

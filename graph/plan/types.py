@@ -19,7 +19,7 @@ import strawberry
 from graph.accounts.types import Organization, User
 from graph.core.connections import Connection
 from graph.core.cost import COST_ITEMS
-from graph.core.node import Node, register_node, to_global_id
+from graph.core.node import Node, load_one, register_node, to_global_id
 from graph.plan import event_values, variable_fields
 from server.domains.accounts import loaders as account_loaders
 from server.domains.plan import event_types as plan_event_types
@@ -59,25 +59,19 @@ PlanChangeAction = strawberry.enum(PlanActionEnum, name="PlanChangeAction")
 
 
 async def _user(info: strawberry.Info, user_id: uuid.UUID | None) -> User | None:
-    if user_id is None:
-        return None
-    row = await info.context.loader(account_loaders.load_users).load(user_id)
-    return User.from_row(row) if row else None
+    return await load_one(info, account_loaders.load_users, User, user_id)
 
 
-async def _project(info: strawberry.Info, project_id: uuid.UUID) -> "Project | None":
-    row = await info.context.loader(loaders.load_projects).load(project_id)
-    return Project.from_row(row) if row else None
+async def _project(info: strawberry.Info, project_id: uuid.UUID | None) -> "Project | None":
+    return await load_one(info, loaders.load_projects, Project, project_id)
 
 
-async def _event_type(info: strawberry.Info, event_type_id: uuid.UUID) -> "EventType | None":
-    row = await info.context.loader(loaders.load_event_types).load(event_type_id)
-    return EventType.from_row(row) if row else None
+async def _event_type(info: strawberry.Info, event_type_id: uuid.UUID | None) -> "EventType | None":
+    return await load_one(info, loaders.load_event_types, EventType, event_type_id)
 
 
-async def _field(info: strawberry.Info, field_id: uuid.UUID) -> "Field | None":
-    row = await info.context.loader(loaders.load_fields).load(field_id)
-    return Field.from_row(row) if row else None
+async def _field(info: strawberry.Info, field_id: uuid.UUID | None) -> "Field | None":
+    return await load_one(info, loaders.load_fields, Field, field_id)
 
 
 @strawberry.type(description="How many events of a project have one status.")

@@ -19,7 +19,7 @@ from datetime import datetime
 import strawberry
 
 from graph.accounts.types import Organization, User
-from graph.core.node import Node, register_node, to_global_id
+from graph.core.node import Node, load_one, register_node, to_global_id
 from graph.core.scalars import JSON, BigInt
 from graph.jobs.types import Job
 from graph.plan.types import Event, EventType, Project
@@ -57,36 +57,23 @@ DriftStatus = strawberry.enum(DriftStatusEnum, name="DriftStatus", description="
 
 
 async def _user(info: strawberry.Info, user_id: uuid.UUID | None) -> User | None:
-    if user_id is None:
-        return None
-    row = await info.context.loader(account_loaders.load_users).load(user_id)
-    return User.from_row(row) if row else None
+    return await load_one(info, account_loaders.load_users, User, user_id)
 
 
-async def _project(info: strawberry.Info, project_id: uuid.UUID) -> Project | None:
-    row = await info.context.loader(plan_loaders.load_projects).load(project_id)
-    return Project.from_row(row) if row else None
+async def _project(info: strawberry.Info, project_id: uuid.UUID | None) -> Project | None:
+    return await load_one(info, plan_loaders.load_projects, Project, project_id)
 
 
 async def _event_type(info: strawberry.Info, event_type_id: uuid.UUID | None) -> EventType | None:
-    if event_type_id is None:
-        return None
-    row = await info.context.loader(plan_loaders.load_event_types).load(event_type_id)
-    return EventType.from_row(row) if row else None
+    return await load_one(info, plan_loaders.load_event_types, EventType, event_type_id)
 
 
 async def _data_source(info: strawberry.Info, data_source_id: uuid.UUID | None) -> "DataSource | None":
-    if data_source_id is None:
-        return None
-    row = await info.context.loader(data_sources.load_data_sources).load(data_source_id)
-    return DataSource.from_row(row) if row else None
+    return await load_one(info, data_sources.load_data_sources, DataSource, data_source_id)
 
 
 async def _scan_config(info: strawberry.Info, scan_config_id: uuid.UUID | None) -> "ScanConfig | None":
-    if scan_config_id is None:
-        return None
-    row = await info.context.loader(loaders.load_scan_configs).load(scan_config_id)
-    return ScanConfig.from_row(row) if row else None
+    return await load_one(info, loaders.load_scan_configs, ScanConfig, scan_config_id)
 
 
 @strawberry.type(description="A point of a time series: the bucket's start and its count.")
