@@ -45,6 +45,14 @@ SYMPTOMS = ["HighLatency", "ErrorRate", "PodCrashLooping", "DiskPressure", "CPUT
 SEVERITIES = ["critical", "warning", "high", "info", "p2", "error"]
 
 
+async def analyze(db_url: str) -> None:
+    conn = await asyncpg.connect(db_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+
+
 def make_app():  # noqa: ANN201
     """uvicorn factory (`bench.ingest_grafana:make_app`): the real app, no in-process worker."""
     from server.app import create_app
@@ -341,6 +349,9 @@ async def main() -> None:
             bodies = [make() for _ in range(int(min(args.seconds * 1000, 80_000)))]
         else:
             await run_load(base, keys, args.warmup, args.concurrency, workload, empty=args.shim_only)
+        # Statistics as a running server has them (autovacuum analyzes a table within a minute of
+        # its first thousand rows); a brand-new database's make the planner guess.
+        await analyze(db_url)
         if args.profile:
             py_spy = shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy")
             spy = subprocess.Popen([py_spy, "record", "--pid", str(proc.pid), "--subprocesses", "--format", "raw",

@@ -63,7 +63,8 @@ from sqlalchemy.orm import undefer
 from server.db.base import utcnow
 from server.domains.accounts.models import Role
 from server.domains.incidents.ids import global_id, global_ids
-from server.domains.incidents.ingest import apply_normalized
+from server.domains.incidents.delivery_rows import STATS_SHARDS, Stored, rider
+from server.domains.incidents.ingest import IngestResult, Rider, apply_normalized, run_rider
 from server.domains.incidents.models import DeliveryStatus, WebhookDelivery
 from server.domains.incidents.normalizers import PayloadRejected, normalize
 from server.domains.incidents.signatures import GRAFANA_HEADERS, INSIGHTS_HEADER, PAGERDUTY_HEADER, signature_error
@@ -442,32 +443,26 @@ async def _first_refusal_of_window(rt: Runtime, config_id: uuid.UUID, now: datet
 
 # One statement: find an accepted delivery this one repeats (same body or same provider delivery id,
 # same config, within the window) and insert this one, ACCEPTED with its body, or DUPLICATE without.
-_INSERT_OR_DUPLICATE = text("""
-WITH dup AS (
-    SELECT id, alert_ids, incident_ids, change_event_ids FROM webhook_deliveries
-    WHERE config_id = :config_id AND status = 'accepted' AND created_at >= :since
-      AND (body_sha256 = :sha OR provider_delivery_id = :pdid)
-    ORDER BY created_at LIMIT 1
-), one AS (
-    SELECT dup.* FROM (SELECT 1) AS x LEFT JOIN dup ON true
-), ins AS (
-    INSERT INTO webhook_deliveries (id, organization_id, config_id, provider, status, http_status,
-        provider_delivery_id, body_sha256, raw_body, content_type, headers, size, duplicate_of_id,
-        alert_ids, incident_ids, change_event_ids, created_at, updated_at)
-    SELECT :id, :organization_id, :config_id, :provider,
-        CAST(CASE WHEN one.id IS NULL THEN 'accepted' ELSE 'duplicate' END AS delivery_status), 202,
-        :pdid, :sha, CASE WHEN one.id IS NULL THEN CAST(:raw AS bytea) ELSE CAST('' AS bytea) END,
-        :content_type, CAST(:headers AS jsonb), :size, one.id,
-        coalesce(one.alert_ids, '{}'), coalesce(one.incident_ids, '{}'), coalesce(one.change_event_ids, '{}'),
-        :now, :now
-    FROM one
-    RETURNING id
-)
-SELECT one.id, one.alert_ids, one.incident_ids, one.change_event_ids, (SELECT count(*) FROM ins) AS inserted
-FROM one
-""")
+def earliest_accepted(config_id: str, sha: str, pdid: str, since: str) -> str:
+    """SQL: the accepted delivery of the config since `since` with the same body or the same
+    provider delivery id (the arguments are SQL expressions; a key has at most one accepted
+    delivery in the window, the others are stored as duplicates of it).
 
-STATS_SHARDS = 32  # rows per config in webhook_config_stats (see models.WebhookConfigStats)
+    One branch per key, each the newest accepted delivery of that key by its own index, the window
+    tested outside: with an `OR` of the keys, or the window inside, the planner could walk every
+    delivery of the config in the window by ix_deliveries_config_created instead (it did, while
+    the table's statistics were young), a cost that grew with traffic."""
+    def branch(condition: str) -> str:
+        return (f"(SELECT id, alert_ids, incident_ids, change_event_ids, created_at FROM webhook_deliveries "
+                f"WHERE config_id = {config_id} AND {condition} AND status = 'accepted' "
+                "ORDER BY created_at DESC LIMIT 1)")
+    return (f"SELECT id, alert_ids, incident_ids, change_event_ids FROM ({branch(f'body_sha256 = {sha}')} "
+            f"UNION ALL {branch(f'provider_delivery_id = {pdid}')}) AS found "
+            f"WHERE created_at >= {since} ORDER BY created_at LIMIT 1")
+
+
+_DUPLICATE_OF = text(earliest_accepted(":config_id", ":sha", ":pdid", ":since"))
+
 
 _STATS_UPSERT = """
 INSERT INTO webhook_config_stats AS st (config_id, shard, organization_id, deliveries_accepted, deliveries_rejected,
@@ -483,16 +478,6 @@ ON CONFLICT (config_id, shard) DO UPDATE SET
 """
 _STATS = text(_STATS_UPSERT)
 
-# One statement at the end of the transaction: the delivery's derived ids and the config's
-# counters (one of its shard rows, locked only from here to the commit).
-_FINISH = text("""
-WITH d AS (
-    UPDATE webhook_deliveries SET alert_ids = :alert_ids, incident_ids = :incident_ids,
-        change_event_ids = :change_event_ids
-    WHERE id = :id
-)
-""" + _STATS_UPSERT)
-
 
 def _stats_params(config: ConfigView, now: datetime, *, accepted: bool, error: str | None = None) -> dict:
     return {"config_id": config.id, "shard": random.randrange(STATS_SHARDS), "organization_id": config.organization_id,
@@ -501,7 +486,8 @@ def _stats_params(config: ConfigView, now: datetime, *, accepted: bool, error: s
 
 
 async def _store(uow: UnitOfWork, rt: Runtime, p: Prepared, *, lock_body: bool) -> Answer:
-    """In the caller's transaction: duplicate check, the delivery row, what it brings in, counters."""
+    """In the caller's transaction: duplicate check, what the delivery brings in, then (in the same
+    statement as the ingestion's write) its row and its config's counters."""
     s, config = uow.session, p.config
     locks = []
     if lock_body:
@@ -512,29 +498,29 @@ async def _store(uow: UnitOfWork, rt: Runtime, p: Prepared, *, lock_body: bool) 
         await s.execute(text("SELECT " + ", ".join(f"pg_advisory_xact_lock(hashtextextended(:k{i}, 0))"
                                                    for i in range(len(locks)))),
                         {f"k{i}": k for i, k in enumerate(locks)})
-    delivery_id = uuid.uuid4()
-    found = (await s.execute(_INSERT_OR_DUPLICATE, {
-        "id": delivery_id, "organization_id": config.organization_id, "config_id": config.id,
-        "provider": config.provider, "pdid": p.provider_delivery_id, "sha": p.sha, "raw": p.raw,
-        "content_type": (p.content_type or "")[:255] or None, "headers": orjson.dumps(p.headers).decode(),
-        "size": len(p.raw), "since": p.now - timedelta(hours=rt.settings.webhook_dedup_window_hours), "now": p.now,
-    })).one()
-    if found.id is not None:
-        await s.execute(_STATS, _stats_params(config, p.now, accepted=True))
+    stored = Stored(uuid.uuid4(), p)
+    found = (await s.execute(_DUPLICATE_OF, {
+        "config_id": config.id, "pdid": p.provider_delivery_id, "sha": p.sha,
+        "since": p.now - timedelta(hours=rt.settings.webhook_dedup_window_hours)})).first()
+    if found is not None:
+        stored.repeats(found)
+        await run_rider(uow, rider([stored]))
         return _answer(found.id, True, found.alert_ids, found.incident_ids, found.change_event_ids)
+
+    def rows(results: list[IngestResult]) -> Rider:
+        stored.alert_ids = [str(i) for i in results[0].alert_ids]
+        stored.incident_ids = [str(i) for i in results[0].incident_ids]
+        stored.change_event_ids = [str(i) for i in results[0].change_event_ids]
+        return rider([stored])
+
     try:
-        result = await apply_normalized(uow, rt, organization_id=config.organization_id, config_id=config.id,
-                                        delivery_id=delivery_id, normalized=p.normalized, now=p.now)
+        await apply_normalized(uow, rt, organization_id=config.organization_id, config_id=config.id,
+                               delivery_id=stored.id, normalized=p.normalized, now=p.now, rider=rows)
     except DomainError as e:  # the ingest service refused something the sender sent
         raise DeliveryRejected(422, "INVALID_PAYLOAD", e.message[:ERROR_MAX],
                                {"path": ".".join(e.field) if e.field else "$", "provider": config.provider},
                                store_body=True) from None
-    alert_ids = [str(i) for i in result.alert_ids]
-    incident_ids = [str(i) for i in result.incident_ids]
-    change_ids = [str(i) for i in result.change_event_ids]
-    await s.execute(_FINISH, {"id": delivery_id, "alert_ids": alert_ids, "incident_ids": incident_ids,
-                              "change_event_ids": change_ids, **_stats_params(config, p.now, accepted=True)})
-    return _answer(delivery_id, False, alert_ids, incident_ids, change_ids)
+    return _answer(stored.id, False, stored.alert_ids, stored.incident_ids, stored.change_event_ids)
 
 
 async def store_alone(rt: Runtime, p: Prepared, *, first_attempt: int = 1) -> Answer:

@@ -15,10 +15,11 @@ A batch is ONE transaction:
    normalizer — a refusal answers that delivery only;
 3. the duplicate locks of all the deliveries, in one global order (their keys sorted; the
    per-delivery path takes the same keys in the same order), so batches never deadlock;
-4. the delivery rows with their duplicate check (one statement, which also takes the
-   organizations' incident locks in key order);
-5. per organization, `apply_many` (one load and one write for all its deliveries);
-6. the deliveries' derived ids and the configs' counters (one statement); commit.
+4. the duplicate check of all of them (one statement, which also takes the organizations'
+   incident locks in key order);
+5. per organization, `apply_many` (one load and one write for all its deliveries); the write
+   statement also inserts the organization's delivery rows, complete with the ids they brought in,
+   and the configs' counters (delivery_rows.rider); commit.
 
 A second delivery of the same body or provider delivery id in one batch is stored after the
 batch commits, on its own, so it is recognized as the duplicate it is. If anything fails in the
@@ -30,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
@@ -44,7 +44,6 @@ from server.batching import MicroBatcher
 from server.db.engine import UnitOfWork
 from server.domains.incidents import tuning
 from server.domains.incidents.deliveries import (
-    STATS_SHARDS,
     Answer,
     ConfigView,
     DeliveryRejected,
@@ -53,6 +52,7 @@ from server.domains.incidents.deliveries import (
     Prepared,
     _answer,
     check_config,
+    earliest_accepted,
     failure,
     prepare,
     read_request,
@@ -60,7 +60,8 @@ from server.domains.incidents.deliveries import (
     store_alone,
     unknown_key,
 )
-from server.domains.incidents.ingest import DeliveryPart, apply_many
+from server.domains.incidents.delivery_rows import Stored, rider
+from server.domains.incidents.ingest import DeliveryPart, IngestResult, Rider, apply_many, run_rider
 from server.domains.incidents.webhook_configs import looks_like_key
 from server.runtime import Runtime
 from server.security.tokens import sha256_hex
@@ -203,54 +204,18 @@ async def _find_configs(s: Any, keys: list[str], now: Any) -> dict[str, ConfigVi
 _LOCK_KEYS = text(f"""SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))), {tuning.INDEX_PATHS}
 FROM (SELECT k FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k) AS sorted""")
 
-# Every delivery row of the batch with its duplicate check (as deliveries._INSERT_OR_DUPLICATE,
-# for many rows); at the end, the incident locks of the batch's organizations, in key order.
-_INSERT_OR_DUPLICATE_MANY = text("""
-WITH input AS (
-    SELECT r.*, (CAST(:raws AS bytea[]))[r.n] AS raw
-    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(n int, id uuid, organization_id uuid, config_id uuid,
-        provider text, pdid text, sha text, content_type text, headers jsonb, size int, since timestamptz,
-        now timestamptz)
-), dup AS (
+# The duplicate check of every delivery of the batch (as deliveries._DUPLICATE_OF, for many rows);
+# at the end, the incident locks of the batch's organizations, in key order.
+_DUPLICATES_MANY = text("""
+WITH dup AS (
     SELECT r.n, d.id, d.alert_ids, d.incident_ids, d.change_event_ids
-    FROM input r
-    JOIN LATERAL (SELECT id, alert_ids, incident_ids, change_event_ids FROM webhook_deliveries
-                  WHERE config_id = r.config_id AND status = 'accepted' AND created_at >= r.since
-                    AND (body_sha256 = r.sha OR provider_delivery_id = r.pdid)
-                  ORDER BY created_at LIMIT 1) AS d ON true
-), ins AS (
-    INSERT INTO webhook_deliveries (id, organization_id, config_id, provider, status, http_status,
-        provider_delivery_id, body_sha256, raw_body, content_type, headers, size, duplicate_of_id,
-        alert_ids, incident_ids, change_event_ids, created_at, updated_at)
-    SELECT r.id, r.organization_id, r.config_id, r.provider,
-        CAST(CASE WHEN dup.id IS NULL THEN 'accepted' ELSE 'duplicate' END AS delivery_status), 202,
-        r.pdid, r.sha, CASE WHEN dup.id IS NULL THEN r.raw ELSE CAST('' AS bytea) END,
-        r.content_type, r.headers, r.size, dup.id,
-        coalesce(dup.alert_ids, '{}'), coalesce(dup.incident_ids, '{}'), coalesce(dup.change_event_ids, '{}'),
-        r.now, r.now
-    FROM input r LEFT JOIN dup ON dup.n = r.n
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(n int, config_id uuid, pdid text, sha text, since timestamptz)
+    JOIN LATERAL (""" + earliest_accepted("r.config_id", "r.sha", "r.pdid", "r.since") + """) AS d ON true
 )
 SELECT dup.n, dup.id, dup.alert_ids, dup.incident_ids, dup.change_event_ids,
     (SELECT count(pg_advisory_xact_lock(k))
      FROM (SELECT k FROM unnest(CAST(:org_keys AS bigint[])) AS k ORDER BY k) AS sorted) AS locked
 FROM (SELECT 1) AS one LEFT JOIN dup ON true""")
-
-_FINISH_MANY = text("""
-WITH d AS (
-    UPDATE webhook_deliveries w SET alert_ids = r.alert_ids, incident_ids = r.incident_ids,
-        change_event_ids = r.change_event_ids
-    FROM jsonb_to_recordset(CAST(:done AS jsonb)) AS r(id uuid, alert_ids varchar[], incident_ids varchar[],
-                                                      change_event_ids varchar[])
-    WHERE w.id = r.id AND w.id = ANY(CAST(:done_ids AS uuid[]))
-)
-INSERT INTO webhook_config_stats AS st (config_id, shard, organization_id, deliveries_accepted, deliveries_rejected,
-    last_delivery_at)
-SELECT c.config_id, c.shard, c.organization_id, c.accepted, 0, c.now
-FROM jsonb_to_recordset(CAST(:stats AS jsonb)) AS c(config_id uuid, shard int, organization_id uuid, accepted int,
-                                                   now timestamptz)
-ON CONFLICT (config_id, shard) DO UPDATE SET
-    deliveries_accepted = st.deliveries_accepted + EXCLUDED.deliveries_accepted,
-    last_delivery_at = greatest(st.last_delivery_at, EXCLUDED.last_delivery_at)""")
 
 
 async def _store_many(uow: UnitOfWork, rt: Runtime, batch: dict[int, Prepared]) -> dict[int, Answer]:
@@ -261,48 +226,44 @@ async def _store_many(uow: UnitOfWork, rt: Runtime, batch: dict[int, Prepared]) 
     items = list(batch.items())
     await s.execute(_LOCK_KEYS, {"keys": sorted({k for _, p in items for k in duplicate_keys(p)})})
     window = timedelta(hours=rt.settings.webhook_dedup_window_hours)
-    ids = {i: uuid.uuid4() for i, _ in items}
-    rows, raws = [], []
-    for n, (i, p) in enumerate(items, start=1):
-        rows.append({"n": n, "id": ids[i], "organization_id": p.config.organization_id, "config_id": p.config.id,
-                     "provider": p.config.provider, "pdid": p.provider_delivery_id, "sha": p.sha,
-                     "content_type": (p.content_type or "")[:255] or None, "headers": p.headers, "size": len(p.raw),
-                     "since": p.now - window, "now": p.now})
-        raws.append(p.raw)
+    rows = [{"n": n, "config_id": p.config.id, "pdid": p.provider_delivery_id, "sha": p.sha, "since": p.now - window}
+            for n, (_, p) in enumerate(items, start=1)]
     orgs = {p.config.organization_id for _, p in items if p.normalized.alerts}
-    found = (await s.execute(_INSERT_OR_DUPLICATE_MANY, {
-        "rows": orjson.dumps(rows, default=str).decode(), "raws": raws,
-        "org_keys": [tuning.lock_key(o) for o in orgs]})).all()
+    found = (await s.execute(_DUPLICATES_MANY, {
+        "rows": orjson.dumps(rows, default=str).decode(), "org_keys": [tuning.lock_key(o) for o in orgs]})).all()
+    stored = {i: Stored(uuid.uuid4(), p) for i, p in items}
     answers: dict[int, Answer] = {}
     for r in found:
         if r.n is not None:
             i = items[r.n - 1][0]
+            stored[i].repeats(r)
             answers[i] = _answer(r.id, True, r.alert_ids, r.incident_ids, r.change_event_ids)
-    fresh = [(i, p) for i, p in items if i not in answers]
     by_org: dict[uuid.UUID, list[tuple[int, Prepared]]] = {}
-    for i, p in fresh:
-        by_org.setdefault(p.config.organization_id, []).append((i, p))
-    done = []
-    for org in sorted(by_org, key=tuning.lock_key):
+    for i, p in items:
+        if i not in answers:
+            by_org.setdefault(p.config.organization_id, []).append((i, p))
+    duplicates = [stored[i] for i in answers]
+    order = sorted(by_org, key=tuning.lock_key)
+    for org in order:
         members = by_org[org]
-        parts = [DeliveryPart(p.config.id, ids[i], p.normalized) for i, p in members]
-        results = await apply_many(uow, rt, organization_id=org, parts=parts, now=max(p.now for _, p in members),
-                                   locked=org in orgs)
-        for (i, _), result in zip(members, results, strict=True):
-            alert_ids = [str(x) for x in result.alert_ids]
-            incident_ids = [str(x) for x in result.incident_ids]
-            change_ids = [str(x) for x in result.change_event_ids]
-            done.append({"id": ids[i], "alert_ids": alert_ids, "incident_ids": incident_ids,
-                         "change_event_ids": change_ids})
-            answers[i] = _answer(ids[i], False, alert_ids, incident_ids, change_ids)
-    stats: dict[uuid.UUID, dict] = {}
-    for _, p in items:
-        entry = stats.setdefault(p.config.id, {"config_id": p.config.id, "shard": random.randrange(STATS_SHARDS),
-                                               "organization_id": p.config.organization_id, "accepted": 0,
-                                               "now": p.now})
-        entry["accepted"] += 1
-        entry["now"] = max(entry["now"], p.now)
-    await s.execute(_FINISH_MANY, {"done": orjson.dumps(done, default=str).decode(),
-                                   "done_ids": [d["id"] for d in done],
-                                   "stats": orjson.dumps(list(stats.values()), default=str).decode()})
+        # An org's delivery rows go with its own write (its alerts point at them); the duplicates'
+        # go with the last one.
+        extra = duplicates if org == order[-1] else []
+
+        def rows_of(results: list[IngestResult], members: list = members, extra: list = extra) -> Rider:
+            for (i, _), result in zip(members, results, strict=True):
+                d = stored[i]
+                d.alert_ids = [str(x) for x in result.alert_ids]
+                d.incident_ids = [str(x) for x in result.incident_ids]
+                d.change_event_ids = [str(x) for x in result.change_event_ids]
+            return rider([stored[i] for i, _ in members] + extra)
+
+        parts = [DeliveryPart(p.config.id, stored[i].id, p.normalized) for i, p in members]
+        await apply_many(uow, rt, organization_id=org, parts=parts, now=max(p.now for _, p in members),
+                         locked=org in orgs, rider=rows_of)
+        for i, _ in members:
+            d = stored[i]
+            answers[i] = _answer(d.id, False, d.alert_ids, d.incident_ids, d.change_event_ids)
+    if not by_org:  # every delivery a duplicate
+        await run_rider(uow, rider(duplicates))
     return answers

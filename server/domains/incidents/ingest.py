@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -75,6 +76,7 @@ from server.domains.incidents.models import (
     Incident,
     IncidentStatus,
     Severity,
+    WINDOW_BIN,
 )
 from server.domains.incidents.normalizers.types import Normalized, NormalizedAlert, NormalizedChange
 from server.domains.incidents.timeline import Timeline, TimelineKind
@@ -91,13 +93,26 @@ class IngestResult:
     change_event_ids: list[uuid.UUID] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Rider:
+    """SQL a caller rides on ingestion's write statement: named CTEs (`name AS (...)`, constant text
+    per shape, their names and parameters not clashing with the write's own) and their parameters.
+    Built once the ingestion results are known; see `apply_many`."""
+
+    ctes: tuple[str, ...]
+    params: dict[str, Any]
+
+
+RiderFor = Callable[[list["IngestResult"]], Rider]
+
+
 async def apply_normalized(uow: UnitOfWork, rt: Runtime, *, organization_id: uuid.UUID, config_id: uuid.UUID | None,
                            delivery_id: uuid.UUID | None, normalized: Normalized,
-                           now: datetime | None = None) -> IngestResult:
+                           now: datetime | None = None, rider: RiderFor | None = None) -> IngestResult:
     """Store what one delivery says, in the caller's transaction; publish incident events after
     its commit. Returns the ids of the alerts, incidents and change events it created or changed."""
     parts = [DeliveryPart(config_id, delivery_id, normalized)]
-    return (await apply_many(uow, rt, organization_id=organization_id, parts=parts, now=now))[0]
+    return (await apply_many(uow, rt, organization_id=organization_id, parts=parts, now=now, rider=rider))[0]
 
 
 @dataclass
@@ -110,10 +125,14 @@ class DeliveryPart:
 
 
 async def apply_many(uow: UnitOfWork, rt: Runtime, *, organization_id: uuid.UUID, parts: list[DeliveryPart],
-                     now: datetime | None = None, locked: bool = False) -> list[IngestResult]:
+                     now: datetime | None = None, locked: bool = False,
+                     rider: RiderFor | None = None) -> list[IngestResult]:
     """Several deliveries of one organization, in order, as if applied one after the other, but
     with one lock, one load and one write for all of them (the webhook batcher's path; `locked`
-    when the caller already holds the organization's lock). One result per part."""
+    when the caller already holds the organization's lock). One result per part.
+
+    `rider(results)`, when given, is called once the results are known and its SQL runs in the
+    same statement as the write (alone when there is nothing else to write)."""
     now = now or utcnow()
     results = [IngestResult() for _ in parts]
     for part, result in zip(parts, results, strict=True):
@@ -125,7 +144,20 @@ async def apply_many(uow: UnitOfWork, rt: Runtime, *, organization_id: uuid.UUID
         done = await run.execute(parts, locked=locked)
         for result, (alert_ids, incident_ids) in zip(results, done, strict=True):
             result.alert_ids, result.incident_ids = alert_ids, incident_ids
+        await run.write(rider(results) if rider else None)
+    elif rider:
+        await run_rider(uow, rider(results))
     return results
+
+
+async def run_rider(uow: UnitOfWork, rider: Rider) -> None:
+    """A rider's SQL on its own (nothing else to write)."""
+    await uow.session.execute(_rider_statement(rider.ctes), rider.params)
+
+
+@lru_cache(maxsize=16)
+def _rider_statement(ctes: tuple[str, ...]) -> Any:
+    return text("WITH " + ", ".join(ctes) + " SELECT 1")
 
 
 # --- alerts and incidents ------------------------------------------------------------------------
@@ -198,13 +230,15 @@ def _load_statement(firing: bool, fingerprint_group: bool, group_keys: bool, hor
     Each source of candidates is its own index-friendly branch, whatever the table statistics:
     one uq_alerts_open_fingerprint lookup per fingerprint (LIMIT 1, true by that index, keeps the
     planner from turning it into a scan of the organization's open alerts), the incidents of those alerts by primary
-    key, open incidents in the window (ix_incidents_open), open incidents sharing a fingerprint or
+    key, open incidents in the window (ix_incidents_open, by `window_at`: a few minutes more than
+    the window, which the engine narrows), open incidents sharing a fingerprint or
     group key (GIN), and firing alerts per incident where one may resolve (ix_alerts_incident_status).
     """
     branches = ["SELECT incident_id AS id FROM open_alerts WHERE incident_id IS NOT NULL"]
     if firing:
         branches.append("SELECT id FROM incidents WHERE organization_id = CAST(:org AS uuid)"
-                        " AND status IN ('investigating', 'acknowledged') AND last_alert_at >= CAST(:since AS timestamptz)")
+                        " AND status IN ('investigating', 'acknowledged')"
+                        f" AND window_at >= date_bin('{WINDOW_BIN}', CAST(:since AS timestamptz), TIMESTAMPTZ '2000-01-01+00')")
         if fingerprint_group:
             overlap = "fingerprints && CAST(:cfps AS varchar[])"
             if group_keys:
@@ -257,7 +291,7 @@ def _appended(column: str) -> str:
 
 @lru_cache(maxsize=64)
 def _write_statement(new_incidents: tuple[str, ...] | None, alert_patches: bool, new_alerts: tuple[str, ...] | None,
-                     changed: bool, timeline: tuple[str, ...] | None) -> Any:
+                     changed: bool, timeline: tuple[str, ...] | None, riders: tuple[str, ...]) -> Any:
     """Every write of a delivery in one statement: each table's rows as one JSON parameter
     (jsonb_populate_recordset maps keys to columns; inserts name the columns their rows carry,
     so any other column keeps its default). Foreign keys are checked at the end of the statement,
@@ -285,6 +319,7 @@ def _write_statement(new_incidents: tuple[str, ...] | None, alert_patches: bool,
                      "WHERE i.id = r.id AND i.id = ANY(CAST(:changed_ids AS uuid[])))")
     if timeline:
         parts.append(inserted("timeline", "incident_timeline", timeline))
+    parts.extend(riders)
     return text("WITH " + ", ".join(parts) + " SELECT 1")
 
 
@@ -310,7 +345,8 @@ class _Run:
 
     async def execute(self, parts: list[DeliveryPart], *, locked: bool = False
                       ) -> list[tuple[list[uuid.UUID], list[uuid.UUID]]]:
-        """Apply the parts' alerts in order; per part, the (alert ids, incident ids) it touched."""
+        """Apply the parts' alerts in order, in memory (`write` stores them); per part, the
+        (alert ids, incident ids) it touched."""
         self.corr = await tuning.load(self.uow, self.rt, self.org)  # before the lock: knobs, not state
         if not locked:
             await tuning.lock_organization(self.uow, self.org)
@@ -326,7 +362,6 @@ class _Run:
                     self._firing(a)
             done.append((list(self.alert_ids), list(self.incident_ids)))
         self._auto_resolve()
-        await self._write()
         return done
 
     # -- loading --
@@ -565,9 +600,9 @@ class _Run:
 
     # -- writing --
 
-    async def _write(self) -> None:
-        """One statement for all of it (two when an alert closes and its fingerprint fires anew in
-        the same delivery: the close must reach the unique index first)."""
+    async def write(self, rider: Rider | None = None) -> None:
+        """One statement for all of it, the rider's SQL included (two when an alert closes and its
+        fingerprint fires anew in the same delivery: the close must reach the unique index first)."""
         new_incidents, changed = [], []
         cached: list[tuple[uuid.UUID, int, IncidentFacts]] = []
         for i in self.incidents.values():
@@ -590,7 +625,7 @@ class _Run:
         session = self.uow.session
         reopened = {a["fingerprint"] for a in self.new_alerts if a["status"] == AlertStatus.FIRING}
         if patches and any(p.get("status") == AlertStatus.RESOLVED and p["fingerprint"] in reopened for p in patches):
-            await session.execute(_write_statement(None, True, None, False, None),
+            await session.execute(_write_statement(None, True, None, False, None, ()),
                                   {"alert_patches": _json(patches), "patched_ids": [p["id"] for p in patches]})
             patches = []
         params: dict[str, Any] = {}
@@ -602,10 +637,10 @@ class _Run:
             params["patched_ids"] = [p["id"] for p in patches]
         if changed:
             params["changed_ids"] = [c["id"] for c in changed]
-        if params:
+        if params or rider:
             stmt = _write_statement(_columns(new_incidents), "alert_patches" in params, _columns(self.new_alerts),
-                                    "changed" in params, _columns(self.timeline.rows))
-            await session.execute(stmt, params)
+                                    "changed" in params, _columns(self.timeline.rows), rider.ctes if rider else ())
+            await session.execute(stmt, {**params, **(rider.params if rider else {})})
         self.timeline.rows = []
         if self.learn:
             await tuning.learn(self.uow, self.rt, self.org, observe=self.learn)

@@ -7,7 +7,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ARRAY, Enum, Float, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String, Text, func, text
+from sqlalchemy import ARRAY, Computed, Enum, Float, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db.base import Base, IdMixin, TimestampMixin, utcnow
@@ -126,6 +126,10 @@ class WebhookDelivery(IdMixin, TimestampMixin, Base):
     )
 
 
+WINDOW_BIN = "5 minutes"
+WINDOW_AT_SQL = f"date_bin('{WINDOW_BIN}', last_alert_at, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
+
+
 class Incident(IdMixin, TimestampMixin, Base):
     __tablename__ = "incidents"
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
@@ -144,6 +148,9 @@ class Incident(IdMixin, TimestampMixin, Base):
     ai_status: Mapped[AiStatus] = mapped_column(_enum(AiStatus, "ai_status"), default=AiStatus.IDLE)
     started_at: Mapped[datetime]
     last_alert_at: Mapped[datetime]
+    # `last_alert_at` floored to 5 minutes: the open-incidents index keys on it, so the update of
+    # every repeated alert (which moves last_alert_at) stays a HOT update (migration 0006).
+    window_at: Mapped[datetime] = mapped_column(Computed(WINDOW_AT_SQL, persisted=True))
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     resolved_at: Mapped[datetime | None]
@@ -173,7 +180,7 @@ class Incident(IdMixin, TimestampMixin, Base):
         Index("ix_incidents_org_source_started", "organization_id", "source", "started_at"),
         Index("ix_incidents_affected_services", "affected_services", postgresql_using="gin"),
         Index("ix_incidents_title_words", text("to_tsvector('simple', title)"), postgresql_using="gin"),
-        Index("ix_incidents_open", "organization_id", "last_alert_at",
+        Index("ix_incidents_open", "organization_id", "window_at",
               postgresql_where=text("status IN ('investigating', 'acknowledged')")),
         Index("ix_incidents_fingerprints", "fingerprints", postgresql_using="gin"),
         Index("ix_incidents_group_keys", "group_keys", postgresql_using="gin"),
@@ -183,7 +190,8 @@ class Incident(IdMixin, TimestampMixin, Base):
 class Alert(IdMixin, TimestampMixin, Base):
     __tablename__ = "alerts"
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
-    incident_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("incidents.id", ondelete="SET NULL"), index=True)
+    # Lookups by incident use ix_alerts_incident_status (incident_id, status).
+    incident_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("incidents.id", ondelete="SET NULL"))
     config_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("webhook_configs.id", ondelete="SET NULL"))
     delivery_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("webhook_deliveries.id", ondelete="SET NULL"))
     provider: Mapped[str] = mapped_column(String(32))
@@ -240,7 +248,9 @@ class ChangeEvent(IdMixin, TimestampMixin, Base):
     __tablename__ = "change_events"
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     config_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("webhook_configs.id", ondelete="SET NULL"))
-    delivery_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("webhook_deliveries.id", ondelete="SET NULL"))
+    # Deferred: a delivery's row is written after what it brings in (delivery_rows), in its transaction.
+    delivery_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("webhook_deliveries.id", ondelete="SET NULL",
+                                                                     deferrable=True, initially="DEFERRED"))
     provider: Mapped[str] = mapped_column(String(32))
     fingerprint: Mapped[str] = mapped_column(String(1000))
     title: Mapped[str] = mapped_column(String(1000))
