@@ -3,12 +3,16 @@
 - Parameters use ClickHouse's server-side binding, `{name:Type}` (`DateTime64(6, 'UTC')`,
   `Int64`, `Float64`, `String`, `Bool`): the values travel as HTTP parameters and the server
   parses them as that type. Nothing is formatted into the query text.
-- `max_execution_time` is the spec's timeout (the server stops a query the client gave up on).
+- `max_execution_time` is the spec's timeout (the server stops a query the client gave up on),
+  unless the user's profile is read-only (`readonly = 1`): then no setting may be sent, and the
+  profile's limits and the client's timeout apply.
 - clickhouse-connect is synchronous: every call runs in a worker thread; streaming reads the
   HTTP response block by block (`query_row_block_stream`), one block in memory at a time.
+- Errors carry the server's own message (`Code: 60. DB::Exception: ...`) without the client's
+  wrapping, the request URL or the server version.
 
-The SQL this connector renders is executed for real in the tests with chDB (ClickHouse's engine
-in-process), through `execute`/`execute_blocks`, the two methods that talk to the server.
+Tested end to end against ClickHouse's HTTP interface on loopback (tests/support/clickhouse_http.py)
+and, through `execute`/`execute_blocks` (the two methods that talk to the server), on chDB.
 
 Extra params: `secure` (HTTPS, default false), `verify` (check the TLS certificate, default
 true), `compress` (default true).
@@ -17,6 +21,7 @@ true), `compress` (default true).
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -82,9 +87,9 @@ class ClickHouseConnector(Connector):
 
     def execute(self, sql: str, params: dict[str, Any], limit: int | None = None) -> Rows:
         """Run a query; at most `limit` rows (None: all)."""
-        settings = {"max_execution_time": int(self.timeout)}
+        settings = self._settings(max_execution_time=int(self.timeout))
         if limit is not None:
-            settings.update(max_result_rows=limit, result_overflow_mode="break")
+            settings.update(self._settings(max_result_rows=limit, result_overflow_mode="break"))
         with self._lock:
             result = self.client.query(sql, parameters=params or None, settings=settings)
         columns = [ColumnInfo(n, t.name) for n, t in zip(result.column_names, result.column_types)]
@@ -93,7 +98,7 @@ class ClickHouseConnector(Connector):
 
     def execute_blocks(self, sql: str, params: dict[str, Any]) -> Iterator[Rows]:
         """Run a query and yield its rows block by block as they arrive."""
-        settings = {"max_execution_time": int(self.timeout)}
+        settings = self._settings(max_execution_time=int(self.timeout))
         with self._lock:
             stream = self.client.query_row_block_stream(sql, parameters=params or None, settings=settings)
             with stream:
@@ -101,6 +106,13 @@ class ClickHouseConnector(Connector):
                 columns = [ColumnInfo(n, t.name) for n, t in zip(source.column_names, source.column_types)]
                 for block in stream:
                     yield Rows(columns, [tuple(r) for r in block])
+
+    def _settings(self, **wanted: Any) -> dict[str, Any]:
+        """The query settings the user may change. A read-only profile (`readonly = 1`, the usual
+        way to give a tool warehouse access) fixes them all, and clickhouse-connect refuses to
+        send a fixed one: the profile's own limits apply then (and the client's timeout)."""
+        known = self.client.server_settings
+        return {k: v for k, v in wanted.items() if not ((d := known.get(k)) is not None and d.readonly)}
 
     # --- connector ------------------------------------------------------------------------------
 
@@ -175,13 +187,38 @@ class ClickHouseConnector(Connector):
             await in_thread(blocks.close)
 
     def translate(self, e: Exception, doing: str) -> ConnectorError:
-        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        code = getattr(e, "code", None)  # the server's error code, when it answered
+        text = server_message(str(e)) or type(e).__name__
         lowered = text.lower()
-        if "authentication" in lowered or "password" in lowered or "code: 516" in lowered:
+        if code in AUTH_CODES or (code is None and "authentication failed" in lowered):
             return ConnectorError(f"ClickHouse: authentication failed: {text[:300]}", kind="auth")
-        if "timeout" in lowered or "timed out" in lowered or "code: 159" in lowered:
+        if code in TIMEOUT_CODES or (code is None and ("timeout" in lowered or "timed out" in lowered)):
             return ConnectorError(f"ClickHouse: timed out after {self.timeout:g} s while {doing}", kind="timeout")
-        if "connection" in lowered or "max retries" in lowered or "refused" in lowered:
+        if code is None and ("connection" in lowered or "max retries" in lowered or "refused" in lowered):
             return ConnectorError(f"ClickHouse: cannot connect to {self.spec.host}:{self.spec.port or 8123}: "
-                                  f"{text[:300]}", kind="connect")
+                                  f"{connection_reason(text)[:300]}", kind="connect")
         return ConnectorError(f"ClickHouse: {doing} failed: {text[:500]}", kind="query")
+
+
+AUTH_CODES = {192, 193, 194, 516}  # UNKNOWN_USER, WRONG_PASSWORD, REQUIRED_PASSWORD, AUTHENTICATION_FAILED
+TIMEOUT_CODES = {159, 209}         # TIMEOUT_EXCEEDED, SOCKET_TIMEOUT
+# "Received ClickHouse exception, code: 60, server response: Code: 60. DB::Exception: <message>.
+# (UNKNOWN_TABLE) (version 24.8.1.1 (official build)) (for url http://host:8123)"
+_SERVER_MESSAGE = re.compile(r"Code: \d+\. DB::Exception: (.*?)(?:\s*\(version (?:[^()]|\([^()]*\))*\))?"
+                             r"(?:\s*\(for url [^)]*\))?\s*$", re.S)
+_CONNECT_REASON = re.compile(r"Failed to establish a new connection: (.*?)['\"]?\)")
+
+
+def server_message(text: str) -> str:
+    """The server's own message out of clickhouse-connect's wrapping (no URL, no version)."""
+    text = text.strip()
+    m = _SERVER_MESSAGE.search(text)
+    if m:
+        return " ".join(m.group(1).split())
+    return text.splitlines()[0] if text else ""
+
+
+def connection_reason(text: str) -> str:
+    """`[Errno 111] Connection refused` out of urllib3's retry message."""
+    m = _CONNECT_REASON.search(text)
+    return m.group(1) if m else text
