@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     # --- warehouse (data sources, scans) ---------------------------------------------------
     warehouse_timeout_seconds: int = Field(30, ge=1, le=3600, description="Timeout of warehouse operations (connecting, each query, each chunk of a result) for data sources that set none of their own.")
     warehouse_duckdb_dir: Path | None = Field(None, description="Directory of DuckDB data source files. An organization's DuckDB data source names a file relative to `<this directory>/<organization id>/` (the demo warehouse is written there too). Default: `INSIGHTS_HOME/warehouse`.")
-    warehouse_demo_first_scan: bool = Field(True, description="Queue the first scan of the demo warehouse when `projectCreateDemo` creates a demo project, so its charts fill at once (about 40 s of worker time on a small machine). Off: the scheduler scans it an interval later.")
+    warehouse_demo_first_scan: bool = Field(True, description="Queue the first scan of the demo warehouse when `projectCreateDemo` creates a demo project, so its charts fill at once (a few seconds of worker time, the most recent week first). Off: the scheduler scans it an interval later.")
     warehouse_duckdb_absolute_paths: bool = Field(False, description="Let DuckDB data sources name any absolute file path on the server. Off by default: the server opens the file with its own permissions, so on a shared installation an owner could otherwise read any DuckDB file the server can (another organization's included). Turn on only for single-tenant installations.")
 
     # --- email ------------------------------------------------------------------------------

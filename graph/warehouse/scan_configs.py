@@ -43,12 +43,16 @@ class ScanConfigCreateInput:
     metric_breakdown_values_limit: int | None = strawberry.field(
         default=None, description="1 to 1000 (default 10): the top N values per bucket; the rest are `Other`.")
     distribution_drift_fields: list[str] | None = strawberry.field(default=None, description="At most 50 columns.")
-    cardinality_threshold: int = strawberry.field(default=100, description="At least 1 (default 100).")
+    cardinality_threshold: int = strawberry.field(
+        default=100, description="At least 1 (default 100). A breakdown column with more distinct values in a scan "
+        "chunk is not counted per value there: only its `Other` row (the scan job's stats name it).")
     interval: ScanInterval = strawberry.field(default=ScanInterval.ONE_HOUR, description="Bucket width (default 1 hour).")  # type: ignore[attr-defined]
     replay_chunk_interval: ScanInterval | None = strawberry.field(
         default=None, description="Chunk width of scans and replays (default 1 day), at least `interval`.")
     scan_lookback_hours: int | None = strawberry.field(default=None, description="1 to 8760 (default 24): how far back the first scan reaches.")
-    scan_row_limit: int | None = strawberry.field(default=None, description="At least 1.")
+    scan_row_limit: int | None = strawberry.field(
+        default=None, description="At least 1. Caps the rows a scan reads to observe fields (schema drifts, "
+        "contracts): the newest ones. Metric counts always cover every row.")
     metrics_row_limit: int | None = strawberry.field(
         default=None, description="At least 1 (default 1000000): the most groups a chunk's aggregate may return.")
     app_version_column: str | None = strawberry.field(default=None, description=_COLUMN)

@@ -9,15 +9,18 @@ sweeper revived it after a lost heartbeat) can no longer change it. Each change 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
+from redis.exceptions import RedisError
 from sqlalchemy import and_, func, or_, select, true, update
 
 from server.db.base import utcnow
@@ -34,6 +37,7 @@ log = logging.getLogger("insights.jobs")
 
 RETRY_BASE_MS = 1000
 RETRY_MAX_MS = 60_000
+CANCEL_POLL_SECONDS = 5.0  # `watch_cancel` re-reads the row this often, in case a job event was lost
 
 # (job id, attempt) of the job the current task is running; set by the worker around a handler so
 # that `report_progress` is fenced to that attempt without handlers passing it around.
@@ -152,6 +156,67 @@ async def report_progress(rt: Runtime, job_id: uuid.UUID, progress: float, messa
             and (attempt is None or current.attempts == attempt)):
         raise JobCancelled(str(job_id))
     raise JobLost(str(job_id))
+
+
+@contextlib.asynccontextmanager
+async def watch_cancel(rt: Runtime, job_id: uuid.UUID,
+                       poll_seconds: float = CANCEL_POLL_SECONDS) -> AsyncIterator[asyncio.Event]:
+    """An event set as soon as someone asks to cancel the job, for work that cannot wait for its
+    next `report_progress` (a long warehouse query: see Connector.stop_when). The job's channel
+    says so at once; the row is also re-read every `poll_seconds` (a lost event, Redis away)."""
+    requested = asyncio.Event()
+    watcher = asyncio.create_task(_watch_cancel(rt, job_id, requested, poll_seconds), name=f"cancel-watch-{job_id}")
+    try:
+        yield requested
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await watcher
+
+
+async def _watch_cancel(rt: Runtime, job_id: uuid.UUID, requested: asyncio.Event, poll_seconds: float) -> None:
+    pubsub = rt.redis.pubsub(ignore_subscribe_messages=True)
+    listening = True
+    try:
+        try:  # subscribed before reading the row: a cancel after the read is announced to us
+            await pubsub.subscribe(job_channel(job_id))
+        except (RedisError, OSError) as e:
+            log.warning("job %s: cannot listen for a cancel (%s); polling", job_id, e)
+            listening = False
+        while True:
+            job = await get_job(rt, job_id)
+            if job is None or job.status.finished:
+                return
+            if job.cancel_requested:
+                requested.set()
+                return
+            if listening:
+                try:
+                    if await _cancel_announced(pubsub, poll_seconds):
+                        requested.set()
+                        return
+                except (RedisError, OSError) as e:
+                    log.warning("job %s: lost the cancel listener (%s); polling", job_id, e)
+                    listening = False
+            else:
+                await asyncio.sleep(poll_seconds)
+    finally:
+        with contextlib.suppress(Exception):
+            await pubsub.aclose()
+
+
+async def _cancel_announced(pubsub: Any, seconds: float) -> bool:
+    """Whether an event of the job saying a cancel was requested arrives within `seconds`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while (left := deadline - loop.time()) > 0:
+        message = await pubsub.get_message(timeout=left)
+        if message is None or message.get("type") != "message":
+            continue
+        with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
+            if orjson.loads(message["data"])["job"].get("cancel_requested"):
+                return True
+    return False
 
 
 async def succeed(rt: Runtime, job_id: uuid.UUID, result: dict | None = None, attempt: int | None = None) -> Job | None:

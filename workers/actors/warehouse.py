@@ -3,8 +3,9 @@ the same name on the `scans` queue; a handler raises `jobs.JobFailed(message)` f
 failure (the job fails at once with that message, no retry).
 
 To add one (scan, preview, replay, event groups): write `async def run_x(rt, job) -> dict` in the
-domain (it reads `job.payload`, calls `jobs.report_progress` between chunks, which also raises
-JobCancelled when someone cancelled), create the job with `jobs.create_job(uow, rt, kind=X_KIND,
+domain (it reads `job.payload`, calls `jobs.report_progress` between phases, which also raises
+JobCancelled when someone cancelled, and queries the warehouse through scan.py's `_warehouse`, so
+a cancel stops a long query at once), create the job with `jobs.create_job(uow, rt, kind=X_KIND,
 queue="scans", ...)` in the service, and declare the actor here with `actor_name=X_KIND`.
 """
 

@@ -10,16 +10,21 @@ interval) ONE aggregate query runs in the warehouse (`sql.count_by_bucket`):
 Its result (one row per group, never raw rows) is streamed and summed per scope in memory
 bounded by the number of groups (a `metricsRowLimit` caps it: past it the job fails saying so).
 The chunk's rows are then written in one transaction: the config's buckets in the chunk's range
-are deleted and the new counts inserted (upsert), so re-running a chunk gives the same rows.
+are deleted and the new counts inserted (upsert, one statement per table with one array
+parameter per column: `_insert`), so re-running a chunk gives the same rows. Chunks run newest
+first: a long first scan or replay shows the recent buckets (the charts' default range) soonest.
 
 Written per chunk: project total, each event type (matched by name to the plan, or the config's
 event type), each plan event (matched by name within its event type), each shadow event (names
 missing from the plan: a `shadow_events` row, counts as SHADOW_EVENT buckets, total = the sum of
 its buckets, so re-runs do not double it); per breakdown column the top N values per bucket
 (`metricBreakdownValuesLimit`, default 10) for the project and each event, the rest summed into
-one `is_other` row; app versions per bucket (the `appVersionKeepReleases` most frequent, default
-20) for the project and each event. Plan events' `last_seen_at` moves to the start of the last
-bucket they had rows in.
+one `is_other` row (a column with more distinct values in the chunk than `cardinalityThreshold`,
+default 100, is not tracked per value: only its Other row, and the stats' `highCardinality` names
+it with the number of chunks; see `_Cardinality`); shadow events accepted into a plan event that
+was deleted since are NEW again when their name is seen; app versions per bucket (the
+`appVersionKeepReleases` most frequent, default 20) for the project and each event. Plan events'
+`last_seen_at` moves to the start of the last bucket they had rows in.
 
 After the chunks, a scan (not a replay) samples up to 5 rows for shadow events that have fewer
 (one small LIMIT query per name, at most SAMPLE_NAMES names), and observes fields with one more
@@ -28,23 +33,35 @@ count, numeric-looking and boolean-looking counts (type), and per field contract
 (required: nulls; enum: values outside the options; regex: values not matching; range: values not
 numeric or outside min..max). From those: schema drifts (new_field: a column or JSON path with
 values that the event type does not declare; missing_field: a declared field without values;
-type_changed: the observed type differs) and contract violations (bad rate above the field's
-threshold; resolved when a later scan finds it within again).
+type_changed: the observed type differs; with one observed sample value; a snoozed drift seen
+after its `snoozed_until` is OPEN again) and contract violations (bad rate above the field's
+threshold; resolved when a later scan finds it within again); then each plan event's
+`drift_count` (`refresh_drift_counts`). `scanRowLimit` caps the rows this observation reads (the
+newest ones; stats `observedRows`, `observeRowLimitReached`): see `observe_fields`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import re
 import uuid
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy import Text, bindparam, case, delete, func, literal, null, select, update
+from sqlalchemy import cast as sa_cast
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlglot import exp
 
 from server.db.base import utcnow
+from server.domains.accounts.models import User
+from server.domains.plan import events as plan_events
+from server.domains.plan.changes import PlanAction, PlanEntity, plan_changed
 from server.domains.plan.models import Event, EventType, Field, FieldType
 from server.domains.warehouse import scan_configs
 from server.domains.warehouse.connectors import Connector, ConnectorError, jsonable, open_connector, sql
@@ -66,10 +83,12 @@ from server.domains.warehouse.models import (
     ScanJob,
     SchemaDrift,
     ShadowEvent,
+    ShadowEventStatus,
 )
 from server.jobs import service as jobs
 from server.jobs.models import Job
 from server.runtime import Runtime
+from server.security.principal import Principal
 
 UTC = timezone.utc
 KEEP_RELEASES_DEFAULT = 20
@@ -160,11 +179,46 @@ class ChunkCounts:
     versions: dict[tuple, int] = field(default_factory=lambda: defaultdict(int))     # (et, name, version, bucket)
     groups: int = 0
     rows: int = 0
+    high_cardinality: set[str] = field(default_factory=set)  # breakdown columns folded into Other (FOLDED)
+
+
+# The breakdown value of a high-cardinality column's rows: they count in the Other row only.
+FOLDED = None
+
+
+class _Cardinality:
+    """Distinct values of each breakdown column within one chunk, against the config's
+    `cardinalityThreshold`. A column with more distinct values than the threshold (NULL counts as
+    a value) is high-cardinality for the chunk (an id, a URL: per-value series of it are noise
+    and would grow the worker's memory with the distinct values): its counts so far and its
+    further rows are folded into FOLDED, so the chunk keeps one entry per (event, bucket) for it
+    and writes only its Other rows. Judged per chunk, not per scan, so that re-running one chunk
+    gives the same rows (idempotence). Memory: at most threshold + 1 values per column."""
+
+    def __init__(self, counts: ChunkCounts, columns: list[str], threshold: int):
+        self.counts, self.threshold = counts, threshold
+        self.seen: dict[str, set[str]] = {c: set() for c in columns}
+
+    def value(self, column: str, value: str) -> str | None:
+        if column in self.counts.high_cardinality:
+            return FOLDED
+        seen = self.seen[column]
+        seen.add(value)
+        if len(seen) <= self.threshold:
+            return value
+        self.counts.high_cardinality.add(column)
+        seen.clear()
+        breakdowns = self.counts.breakdowns
+        for key in [k for k in breakdowns if k[0] == column]:
+            col, et, name, _, bucket = key
+            breakdowns[(col, et, name, FOLDED, bucket)] += breakdowns.pop(key)
+        return FOLDED
 
 
 async def aggregate_chunk(conn: Connector, config: ScanConfig, base: exp.Query, start: datetime,
                           end: datetime) -> ChunkCounts:
-    """Run the chunk's one aggregate query and sum its streamed result per scope."""
+    """Run the chunk's one aggregate query and sum its streamed result per scope (breakdown
+    columns above the cardinality threshold folded: see `_Cardinality`)."""
     dialect = conn.dialect
     groups = scan_configs.group_exprs(config, dialect)
     limit = config.metrics_row_limit or METRICS_ROW_LIMIT_DEFAULT
@@ -173,6 +227,7 @@ async def aggregate_chunk(conn: Connector, config: ScanConfig, base: exp.Query, 
     aliases = list(groups)
     breakdown_cols = list(config.metric_breakdown_columns or [])
     out = ChunkCounts()
+    cardinality = _Cardinality(out, breakdown_cols, config.cardinality_threshold or scan_configs.CARDINALITY_DEFAULT)
     async with conn.stream(stmt, chunk_rows=STREAM_ROWS) as results:
         async for part in results:
             for row in part.rows:
@@ -193,7 +248,8 @@ async def aggregate_chunk(conn: Connector, config: ScanConfig, base: exp.Query, 
                     out.names[(et, name, bucket)] += n
                 for i, col in enumerate(breakdown_cols):
                     v = values.get(f"b{i}")
-                    out.breakdowns[(col, et, name, NULL_VALUE if v is None else str(v), bucket)] += n
+                    out.breakdowns[(col, et, name, cardinality.value(col, NULL_VALUE if v is None else str(v)),
+                                    bucket)] += n
                 if "av" in values:
                     v = values["av"]
                     out.versions[(et, name, NULL_VALUE if v is None else str(v)[:255], bucket)] += n
@@ -266,7 +322,8 @@ async def write_chunk(rt: Runtime, config: ScanConfig, plan: PlanIndex, counts: 
                         constraint="uq_shadow_events_project_type_name",
                         set_={"last_seen_at": func.greatest(ShadowEvent.last_seen_at, ins.excluded.last_seen_at),
                               "first_seen_at": func.least(ShadowEvent.first_seen_at, ins.excluded.first_seen_at),
-                              "scan_config_id": ins.excluded.scan_config_id, "updated_at": now})
+                              "scan_config_id": ins.excluded.scan_config_id, "updated_at": now,
+                              **_orphan_accept_reopened()})
                     .returning(ShadowEvent.id, ShadowEvent.event_type_name, ShadowEvent.name))
                 for sid, et_name, name in result.all():
                     shadow_ids[(et_name, name)] = sid
@@ -274,7 +331,11 @@ async def write_chunk(rt: Runtime, config: ScanConfig, plan: PlanIndex, counts: 
                 for bucket, n in per_bucket.items():
                     metric[(MetricScope.SHADOW_EVENT, shadow_ids[key], bucket)] += n
 
+        named = "ev" in _aliases(config)
+
         def scope_of(et: Any, name: Any) -> tuple[MetricScope, uuid.UUID] | None:
+            if not named:
+                return None
             found = event_of.get((et, None if name is None else str(name)[:500]))
             if found is None:
                 return None
@@ -289,17 +350,20 @@ async def write_chunk(rt: Runtime, config: ScanConfig, plan: PlanIndex, counts: 
                                              scope_kind=k, scope_id=i, interval=interval, bucket_start=_dt(b), count=n)
                                         for (k, i, b), n in metric.items()],
                       ["scan_config_id", "scope_kind", "scope_id", "interval", "bucket_start"])
-        # Breakdowns: project and event scopes, top N per (scope, column, bucket) + Other.
+        # Breakdowns: project and event scopes, top N per (scope, column, bucket) + Other; a
+        # high-cardinality column (FOLDED values) has its Other row only.
         limit = config.metric_breakdown_values_limit or scan_configs.BREAKDOWN_LIMIT_DEFAULT
         per: dict[tuple, int] = defaultdict(int)
         for (col, et, name, value, bucket), n in counts.breakdowns.items():
             per[((MetricScope.PROJECT, project, col, bucket), value)] += n
-            scope = scope_of(et, name) if "ev" in _aliases(config) else None
+            scope = scope_of(et, name)
             if scope is not None:
                 per[((scope[0], scope[1], col, bucket), value)] += n
+        ranked = _top({kv: n for kv, n in per.items() if kv[1] is not FOLDED}, limit)
+        ranked += [(k, "", True, n) for (k, value), n in per.items() if value is FOLDED]
         breakdown_rows = [dict(organization_id=org, project_id=project, scan_config_id=config.id, scope_kind=k[0],
                                scope_id=k[1], interval=interval, column=k[2][:255], is_other=other, value=value,
-                               bucket_start=_dt(k[3]), count=n) for k, value, other, n in _top(per, limit)]
+                               bucket_start=_dt(k[3]), count=n) for k, value, other, n in ranked]
         await _insert(s, BreakdownBucket, breakdown_rows,
                       ["scan_config_id", "scope_kind", "scope_id", "interval", "column", "is_other", "value",
                        "bucket_start"])
@@ -307,7 +371,7 @@ async def write_chunk(rt: Runtime, config: ScanConfig, plan: PlanIndex, counts: 
         per_v: dict[tuple, int] = defaultdict(int)
         for (et, name, version, bucket), n in counts.versions.items():
             per_v[((MetricScope.PROJECT, project, bucket), version)] += n
-            scope = scope_of(et, name) if "ev" in _aliases(config) else None
+            scope = scope_of(et, name)
             if scope is not None:
                 per_v[((scope[0], scope[1], bucket), version)] += n
         version_rows = [dict(organization_id=org, project_id=project, scan_config_id=config.id, scope_kind=k[0],
@@ -322,49 +386,97 @@ async def write_chunk(rt: Runtime, config: ScanConfig, plan: PlanIndex, counts: 
                       .group_by(MetricBucket.scope_id).subquery())
             await s.execute(update(ShadowEvent).where(ShadowEvent.id == totals.c.scope_id)
                             .values(total_count=totals.c.n).execution_options(synchronize_session=False))
-        for ev, bucket in last_seen.items():
-            at = _dt(bucket)
-            await s.execute(update(Event).where(Event.id == ev)
-                            .values(last_seen_at=func.greatest(func.coalesce(Event.last_seen_at, at), at))
-                            .execution_options(synchronize_session=False))
+        if last_seen:  # one executemany, rows locked in id order (as the plan's bulk changes lock them)
+            events = Event.__table__
+            at = bindparam("at", type_=events.c.last_seen_at.type)
+            await s.execute(update(events).where(events.c.id == bindparam("ev_id"))
+                            .values(last_seen_at=func.greatest(func.coalesce(events.c.last_seen_at, at), at)),
+                            [{"ev_id": ev, "at": _dt(bucket)} for ev, bucket in sorted(last_seen.items())])
     return {"rows": counts.rows, "groups": counts.groups, "buckets": len(counts.project),
-            "events": len(last_seen), "shadowEvents": len(shadow_ids)}
+            "events": len(last_seen), "shadowEvents": len(shadow_ids),
+            "highCardinality": sorted(counts.high_cardinality)}
+
+
+def _orphan_accept_reopened() -> dict[str, Any]:
+    """SET values of the shadow events' upsert: one accepted into a plan event that was deleted
+    since (ON DELETE SET NULL cleared `accepted_event_id`) is missing from the plan again, so a
+    scan seeing its name turns it back to NEW (undecided, listed with the new ones); accepted ones
+    whose plan event exists, dismissed and new ones keep their status."""
+    orphan = (ShadowEvent.status == ShadowEventStatus.ACCEPTED) & ShadowEvent.accepted_event_id.is_(None)
+    new = literal(ShadowEventStatus.NEW, ShadowEvent.__table__.c.status.type)
+    return {"status": case((orphan, new), else_=ShadowEvent.status),
+            "resolved_by_id": case((orphan, null()), else_=ShadowEvent.resolved_by_id),
+            "resolved_at": case((orphan, null()), else_=ShadowEvent.resolved_at)}
+
+
+def merge_chunk_findings(stats: dict[str, Any], written: dict[str, Any]) -> None:
+    """Add a chunk's findings that are not sums to a run's stats: `highCardinality` maps each
+    breakdown column folded into Other (see `_Cardinality`) to the number of chunks it was."""
+    for column in written.get("highCardinality", ()):
+        folded = stats.setdefault("highCardinality", {})
+        folded[column] = folded.get(column, 0) + 1
 
 
 def _aliases(config: ScanConfig) -> set[str]:
     return {"ev"} if config.event_name_format else set()
 
 
+INSERT_BATCH = 50_000
+
+
+def _unnest(column: Any) -> Any:
+    """`unnest(:column)` of an array parameter of the column's type (enums travel as text and are
+    cast back, as asyncpg has no codec for an array of a custom enum)."""
+    if isinstance(column.type, SAEnum):
+        return sa_cast(func.unnest(bindparam(column.name, type_=ARRAY(Text))), column.type)
+    return func.unnest(bindparam(column.name, type_=ARRAY(column.type)))
+
+
+def _array_of(column: Any, values: list) -> list:
+    return [v.value for v in values] if isinstance(column.type, SAEnum) else values
+
+
 async def _insert(session: Any, model: Any, rows: list[dict], key: list[str]) -> None:
+    """Upsert `rows` (the counts of `key`) with one statement per INSERT_BATCH rows: every column
+    goes as one array parameter, zipped back into rows by `unnest` (a statement of a dozen
+    parameters, compiled once: a multi-row VALUES of 100,000 rows costs seconds to build)."""
     if not rows:
         return
-    ins = pg_insert(model)
-    for i in range(0, len(rows), 2000):
-        await session.execute(ins.values(rows[i:i + 2000])
-                              .on_conflict_do_update(index_elements=key, set_={"count": ins.excluded["count"]}))
+    table = model.__table__
+    names = list(rows[0])
+    ins = pg_insert(table).from_select(names, select(*[_unnest(table.c[n]) for n in names]))
+    ins = ins.on_conflict_do_update(index_elements=key, set_={"count": ins.excluded["count"]})
+    for i in range(0, len(rows), INSERT_BATCH):
+        batch = rows[i:i + INSERT_BATCH]
+        await session.execute(ins, {n: _array_of(table.c[n], [r[n] for r in batch]) for n in names})
 
 
 # --- a range: chunk by chunk ----------------------------------------------------------------------
 
 async def scan_range(rt: Runtime, conn: Connector, config: ScanConfig, start: datetime, end: datetime,
                      job_id: uuid.UUID | None = None, progress: tuple[float, float] = (0.0, 0.9)) -> dict[str, Any]:
-    """Aggregate and record [start, end) chunk by chunk; reports progress (and so observes a
-    cancel) between chunks when `job_id` is given."""
+    """Aggregate and record [start, end) chunk by chunk. With a `job_id`, reports progress before
+    each chunk's aggregate and again before its write, so a cancel is observed there (and a
+    cancel during the aggregate stops it: see `_warehouse`); a chunk is written whole or not at all."""
     base = sql.parse_base_query(config.base_query, conn.dialect)
     plan = await load_plan(rt, config.project_id)
     parts = chunks_of(start, end, config.interval, config.replay_chunk_interval)
     stats: dict[str, Any] = {"rows": 0, "groups": 0, "buckets": 0, "chunks": 0, "shadowEvents": 0}
     low, high = progress
-    for i, (a, b) in enumerate(parts):
+    for i, (a, b) in enumerate(reversed(parts)):  # newest first: charts show recent buckets soonest
         if job_id is not None:
             await jobs.report_progress(rt, job_id, low + (high - low) * i / max(1, len(parts)),
                                        f"chunk {i + 1} of {len(parts)}: {a.isoformat()}")
         counts = await aggregate_chunk(conn, config, base, a, b)
+        if job_id is not None:
+            await jobs.report_progress(rt, job_id, low + (high - low) * (i + 0.5) / max(1, len(parts)),
+                                       f"chunk {i + 1} of {len(parts)}: writing {counts.groups} groups")
         written = await write_chunk(rt, config, plan, counts, a, b)
         for k in ("rows", "groups", "buckets", "shadowEvents"):
             stats[k] += written[k]
         stats["chunks"] += 1
         stats["events"] = max(stats.get("events", 0), written["events"])
+        merge_chunk_findings(stats, written)
     stats["from"] = parts[0][0].isoformat() if parts else start.isoformat()
     stats["to"] = end.isoformat()
     return stats
@@ -434,8 +546,16 @@ def _sum_if(cond: exp.Expression) -> exp.Expression:
 
 
 async def observe_fields(rt: Runtime, conn: Connector, config: ScanConfig, plan: PlanIndex, start: datetime,
-                         end: datetime) -> dict[str, int]:
-    """One aggregate query over [start, end) grouped by event type: drifts and contract checks."""
+                         end: datetime) -> dict[str, Any]:
+    """One aggregate query over [start, end) grouped by event type: drifts (each with one observed
+    sample value, see `_sample`) and contract checks; then the plan events' drift counts.
+
+    `scanRowLimit` caps the rows this observation reads (it is the costly part of a scan: a
+    regular expression or two per candidate field and row): only the newest `scanRowLimit` rows of
+    the range are observed (`ORDER BY time DESC LIMIT`), so drifts and contract rates speak for
+    them (a violation's `checked_rows` says how many). The metric series always count every row
+    (their cap is `metricsRowLimit`, in groups per chunk). Stats: `observedRows`, and with a limit
+    `scanRowLimit` and `observeRowLimitReached` (the observation read as many rows as allowed)."""
     dialect = conn.dialect
     base = sql.parse_base_query(config.base_query, dialect)
     columns = await conn.describe(sql.describe_statement(base))
@@ -468,6 +588,8 @@ async def observe_fields(rt: Runtime, conn: Connector, config: ScanConfig, plan:
         nn = exp.Not(this=exp.Is(this=e.copy(), expression=exp.Null()))
         projections.append(exp.Count(this=e.copy()).as_(f"c{ci}_nn"))
         layout.append((name, "nn", None))
+        projections.append(_sample(t).as_(f"c{ci}_sample"))
+        layout.append((name, "sample", None))
         if kind is None:  # a JSON value: its type from its values
             projections.append(_sum_if(exp.and_(nn.copy(), exp.RegexpLike(this=t.copy(), expression=sql.param("re_num")))).as_(f"c{ci}_num"))
             layout.append((name, "num", None))
@@ -502,26 +624,27 @@ async def observe_fields(rt: Runtime, conn: Connector, config: ScanConfig, plan:
                 bad = exp.and_(nn.copy(), exp.or_(exp.Not(this=is_num), *outside))
                 projections.append(_sum_if(bad).as_(f"{tag}_range"))
                 layout.append((name, "range", f))
-    q = sql.select_from_base(base, *projections).where(sql.time_range(sql.base_column(config.time_column)))
+    q = sql.select_from_base(_observed_rows(base, config, params), *projections)
     if config.event_type_column:
         q = q.group_by(exp.Literal.number(1))
     rows = await conn.fetch(sql.Statement(q, params), limit=10_000)
     now = utcnow()
-    drifts = violations = 0
+    drifts = violations = observed = 0
     async with rt.db.unit_of_work() as uow:
         s = uow.session
         for row in rows.rows:
             values = list(row)
             et_value = values.pop(0) if config.event_type_column else None
             total = int(values.pop(0) or 0)
+            observed += total
             et_id = plan.event_type_of(config, et_value)
             if et_id is None or total == 0:
                 continue
-            measures: dict[tuple[str, str], int] = {}
+            measures: dict[tuple[str, str], Any] = {}
             per_field: dict[tuple[uuid.UUID, str], int] = {}
             for (name, measure, f), v in zip(layout, values):
                 if f is None:
-                    measures[(name, measure)] = int(v or 0)
+                    measures[(name, measure)] = v if measure == "sample" else int(v or 0)
                 else:
                     per_field[(f.id, measure)] = int(v or 0)
             declared = {f.name: f for f in plan.fields.get(et_id, [])}
@@ -543,16 +666,9 @@ async def observe_fields(rt: Runtime, conn: Connector, config: ScanConfig, plan:
             for name, f in declared.items():
                 if name not in candidates:
                     found.append((name, DriftType.MISSING_FIELD, None, f.field_type.value))
-            for name, drift, observed, decl in found:
-                ins = pg_insert(SchemaDrift)
-                await s.execute(ins.values(
-                    id=uuid.uuid4(), organization_id=config.organization_id, project_id=config.project_id,
-                    event_type_id=et_id, scan_config_id=config.id, field_name=name[:255], drift_type=drift,
-                    observed_type=observed, declared_type=decl, status=DriftStatus.OPEN, detected_at=now,
-                    last_seen_at=now, created_at=now, updated_at=now)
-                    .on_conflict_do_update(constraint="uq_schema_drifts_type_field_kind",
-                                           set_={"last_seen_at": now, "observed_type": ins.excluded.observed_type,
-                                                 "declared_type": ins.excluded.declared_type, "updated_at": now}))
+            for name, drift, observed_type, decl in found:
+                sample = measures.get((name, "sample")) if drift != DriftType.MISSING_FIELD else None
+                await _upsert_drift(s, config, et_id, name, drift, observed_type, decl, sample, now)
                 drifts += 1
             # Contracts of this event type's fields.
             for f in declared.values():
@@ -584,10 +700,101 @@ async def observe_fields(rt: Runtime, conn: Connector, config: ScanConfig, plan:
                             ContractViolation.field_id == f.id, ContractViolation.rule == rule,
                             ContractViolation.scan_config_id == config.id, ContractViolation.resolved_at.is_(None))
                             .values(resolved_at=now, **values_).execution_options(synchronize_session=False))
-    return {"drifts": drifts, "contractViolations": violations}
+        await refresh_drift_counts(s, config.project_id)
+    stats: dict[str, Any] = {"drifts": drifts, "contractViolations": violations, "observedRows": observed}
+    if config.scan_row_limit is not None:
+        stats.update(scanRowLimit=config.scan_row_limit, observeRowLimitReached=observed >= config.scan_row_limit)
+    return stats
+
+
+SAMPLE_VALUE_MAX = 200
+
+
+def _sample(text_value: exp.Expression) -> exp.Expression:
+    """One observed value of a candidate field (the smallest, for a stable answer), preferring one
+    that does not look numeric: a field observed as text shows a value that made it text."""
+    not_numeric = exp.Not(this=exp.RegexpLike(this=text_value.copy(), expression=sql.param("re_num")))
+    return exp.Coalesce(this=exp.Min(this=exp.Case(ifs=[exp.If(this=not_numeric, true=text_value.copy())])),
+                        expressions=[exp.Min(this=text_value.copy())])
+
+
+def _observed_rows(base: exp.Query, config: ScanConfig, params: dict[str, Any]) -> exp.Query:
+    """The rows field observation reads: the base query's rows in [t_from, t_to), only the newest
+    `scanRowLimit` of them when the config has one (see `observe_fields`)."""
+    time_col = sql.base_column(config.time_column)
+    rows = sql.select_from_base(base, exp.Star()).where(sql.time_range(time_col))
+    if config.scan_row_limit is None:
+        return rows
+    params["scan_row_limit"] = int(config.scan_row_limit)
+    return rows.order_by(exp.Ordered(this=time_col.copy(), desc=True)).limit(sql.param("scan_row_limit"))
+
+
+def _drift_reopened(now: datetime) -> dict[str, Any]:
+    """SET values of a drift seen again: a snooze ends at `snoozed_until`, so a snoozed drift
+    observed after it is OPEN again, with the snooze and who decided cleared (as REOPEN does; the
+    note stays, saying why it had been snoozed). Other decisions stand."""
+    ended = ((SchemaDrift.status == DriftStatus.SNOOZED) & SchemaDrift.snoozed_until.is_not(None)
+             & (SchemaDrift.snoozed_until <= now))
+    status = literal(DriftStatus.OPEN, SchemaDrift.__table__.c.status.type)
+    return {"status": case((ended, status), else_=SchemaDrift.status),
+            **{c: case((ended, null()), else_=getattr(SchemaDrift, c))
+               for c in ("snoozed_until", "resolved_by_id", "resolved_at")}}
+
+
+async def _upsert_drift(s: Any, config: ScanConfig, et_id: uuid.UUID, name: str, drift: DriftType,
+                        observed_type: str | None, declared_type: str | None, sample: Any, now: datetime) -> None:
+    """Raise a drift (OPEN) or refresh the one already raised: its types, sample value (truncated
+    to SAMPLE_VALUE_MAX characters; none for a missing field) and last seen time."""
+    sample_value = None if sample is None else str(sample)[:SAMPLE_VALUE_MAX]
+    ins = pg_insert(SchemaDrift)
+    await s.execute(ins.values(
+        id=uuid.uuid4(), organization_id=config.organization_id, project_id=config.project_id, event_type_id=et_id,
+        scan_config_id=config.id, field_name=name[:255], drift_type=drift, observed_type=observed_type,
+        declared_type=declared_type, sample_value=sample_value, status=DriftStatus.OPEN, detected_at=now,
+        last_seen_at=now, created_at=now, updated_at=now)
+        .on_conflict_do_update(constraint="uq_schema_drifts_type_field_kind",
+                               set_={"last_seen_at": now, "observed_type": ins.excluded.observed_type,
+                                     "declared_type": ins.excluded.declared_type,
+                                     "sample_value": ins.excluded.sample_value, "updated_at": now,
+                                     **_drift_reopened(now)}))
+
+
+async def refresh_drift_counts(s: Any, project_id: uuid.UUID, event_type_ids: list[uuid.UUID] | None = None) -> int:
+    """Set each plan event's `drift_count` (of the project; of `event_type_ids` when given): the
+    OPEN schema drifts plus the unresolved contract violations of its event type. Both are
+    observed per event type (the scan's field observation groups by it, and fields belong to
+    the type), so every event of a type shows the same count: what its type's shape needs decided.
+    Called by scans after observing fields and by drift actions. Only changed rows are written,
+    locked in id order (as the plan's bulk changes lock them). Returns how many changed."""
+    drifts = (select(func.count()).where(SchemaDrift.event_type_id == EventType.id,
+                                         SchemaDrift.status == DriftStatus.OPEN).scalar_subquery())
+    violations = (select(func.count()).where(ContractViolation.event_type_id == EventType.id,
+                                             ContractViolation.resolved_at.is_(None)).scalar_subquery())
+    wanted = select(EventType.id.label("et"), (drifts + violations).label("n")).where(EventType.project_id == project_id)
+    if event_type_ids is not None:
+        wanted = wanted.where(EventType.id.in_(event_type_ids))
+    wanted = wanted.subquery()
+    changed = (await s.execute(
+        select(Event.id, wanted.c.n).join(wanted, Event.event_type_id == wanted.c.et)
+        .where(Event.project_id == project_id, Event.drift_count != wanted.c.n)
+        .order_by(Event.id).with_for_update(of=Event))).all()
+    if changed:
+        events = Event.__table__
+        await s.execute(update(events).where(events.c.id == bindparam("ev_id"))
+                        .values(drift_count=bindparam("n")), [{"ev_id": i, "n": n} for i, n in changed])
+    return len(changed)
 
 
 # --- jobs -----------------------------------------------------------------------------------------
+
+@contextlib.asynccontextmanager
+async def _warehouse(rt: Runtime, ds: DataSource, job: Job) -> AsyncIterator[Connector]:
+    """The data source's connector for a job: a cancel of the job stops the warehouse query in
+    flight at once (ConnectorError kind `cancelled`, which `_tracked` turns into JobCancelled)."""
+    async with jobs.watch_cancel(rt, job.id) as cancelled, open_connector(spec_for(rt.settings, ds)) as conn:
+        conn.stop_when(cancelled)
+        yield conn
+
 
 async def _scan_job(rt: Runtime, job: Job) -> ScanJob:
     try:
@@ -611,7 +818,8 @@ async def _finish(rt: Runtime, scan_job_id: uuid.UUID, stats: dict | None = None
 
 
 async def _tracked(rt: Runtime, job: Job, work: Any) -> dict:
-    """Run `work(scan_job)`, recording its stats or why it failed on the scan job."""
+    """Run `work(scan_job)`, recording its stats, or why it failed (`cancelled` when it was), on
+    the scan job."""
     scan_job = await _scan_job(rt, job)
     try:
         stats = await work(scan_job)
@@ -619,6 +827,9 @@ async def _tracked(rt: Runtime, job: Job, work: Any) -> dict:
         await _finish(rt, scan_job.id, error=e.message)
         raise
     except ConnectorError as e:
+        if e.kind == "cancelled":  # `_warehouse` stopped the query for a cancel
+            await _finish(rt, scan_job.id, error="cancelled")
+            raise jobs.JobCancelled(str(job.id)) from None
         await _finish(rt, scan_job.id, error=e.message)
         raise jobs.JobFailed(e.message) from None
     except sql.SqlError as e:
@@ -659,10 +870,11 @@ async def run_scan(rt: Runtime, job: Job) -> dict:
         start = config.scanned_until if config.scanned_until is not None else end - lookback
         start = _floor(min(start, end), config.interval)
         await jobs.report_progress(rt, job.id, 0.02, f"connecting to {ds.name}")
-        async with open_connector(spec_for(rt.settings, ds)) as conn:
+        async with _warehouse(rt, ds, job) as conn:
             stats = await scan_range(rt, conn, config, start, end, job.id, (0.05, 0.85))
-            await jobs.report_progress(rt, job.id, 0.9, "sampling and observing fields")
+            await jobs.report_progress(rt, job.id, 0.9, "sampling shadow events")
             stats["sampled"] = await sample_shadow_events(rt, conn, config, start, end)
+            await jobs.report_progress(rt, job.id, 0.95, "observing fields")
             stats.update(await observe_fields(rt, conn, config, await load_plan(rt, config.project_id), start, end))
         async with rt.db.unit_of_work() as uow:
             await uow.session.execute(update(ScanConfig).where(ScanConfig.id == config.id).values(
@@ -681,7 +893,7 @@ async def run_replay(rt: Runtime, job: Job) -> dict:
     async def work(scan_job: ScanJob) -> dict:
         start = datetime.fromisoformat(job.payload["from"])
         end = datetime.fromisoformat(job.payload["to"])
-        async with open_connector(spec_for(rt.settings, ds)) as conn:
+        async with _warehouse(rt, ds, job) as conn:
             return await scan_range(rt, conn, config, start, end, job.id, (0.0, 0.99))
 
     return await _tracked(rt, job, work)
@@ -741,46 +953,69 @@ async def run_preview(rt: Runtime, job: Job) -> dict:
         if ds is None:
             raise jobs.JobFailed("the data source was deleted")
         await jobs.report_progress(rt, job.id, 0.1, f"querying {ds.name}")
-        async with open_connector(spec_for(rt.settings, ds)) as conn:
+        async with _warehouse(rt, ds, job) as conn:
             return await preview(conn, job.payload)
 
     return await _tracked(rt, job, work)
 
 
-async def apply_event_groups(rt: Runtime, config: ScanConfig) -> dict:
-    """Tag plan events whose name matches a rule's pattern with the rule's name."""
-    import re
-
+async def apply_event_groups(rt: Runtime, config: ScanConfig, principal: Principal) -> dict:
+    """Tag the plan events of the config's project (of its event type, when it has one) whose name
+    matches a rule's `pattern` (a regex, searched) with the rule's `name`, as a plan change made by
+    `principal`: one UPDATE of the events gaining a tag, their history, one audit entry, and
+    planChanged after commit. Tags are only added (a tag whose rule no longer matches stays), so
+    applying the same rules again changes nothing. Returns {rules, matched: {group: events
+    matching}, eventsChanged}."""
     rules = [(r["name"], re.compile(r["pattern"])) for r in (config.event_group_rules or [])]
-    changed = 0
-    matched: dict[str, int] = {}
+    matched = dict.fromkeys((name for name, _ in rules), 0)
+    changes: dict[uuid.UUID, tuple[list[str], list[str]]] = {}  # event -> (old tags, new tags)
     async with rt.db.unit_of_work() as uow:
-        q = select(Event).where(Event.project_id == config.project_id)
+        s = uow.session
+        q = select(Event.id, Event.name, Event.tags).where(Event.project_id == config.project_id)
         if config.event_type_id is not None:
             q = q.where(Event.event_type_id == config.event_type_id)
-        for ev in (await uow.session.execute(q.with_for_update())).scalars().all():
-            tags = list(ev.tags or [])
-            for name, pattern in rules:
-                if pattern.search(ev.name):
-                    matched[name] = matched.get(name, 0) + 1
-                    if name not in tags:
-                        tags.append(name)
-            if tags != list(ev.tags or []):
-                ev.tags = tags
-                changed += 1
-    return {"rules": len(rules), "eventsChanged": changed, "matched": matched}
+        # Locked in id order, as the plan's bulk changes lock, so they cannot deadlock with this.
+        for event_id, name, tags in (await s.execute(q.order_by(Event.id).with_for_update())).all():
+            groups = list(dict.fromkeys(group for group, pattern in rules if pattern.search(name)))
+            for group in groups:
+                matched[group] += 1
+            old = list(tags or [])
+            new = old + [g for g in groups if g not in old]
+            if new != old:
+                changes[event_id] = (old, new)
+        if changes:
+            now, ids = utcnow(), list(changes)
+            await s.execute(update(Event), [{"id": i, "tags": new, "updated_at": now}
+                                            for i, (_, new) in changes.items()])
+            await plan_events.write_history(s, [
+                plan_events.history_row(config.organization_id, config.project_id, i, principal, "updated",
+                                        {"tags": {"old": old, "new": new}}, now) for i, (old, new) in changes.items()])
+            plan_changed(uow, rt, principal, organization_id=config.organization_id, project_id=config.project_id,
+                         entity=PlanEntity.EVENT, action=PlanAction.UPDATED, entity_ids=ids, verb="bulk_update",
+                         summary=f"tagged {len(ids)} events by the event group rules of scan config {config.name}",
+                         after={"count": len(ids), "ids": [str(i) for i in ids[:plan_events.AUDIT_IDS_MAX]],
+                                "scanConfigId": str(config.id)})
+    return {"rules": len(rules), "eventsChanged": len(changes), "matched": matched}
+
+
+async def _requester(rt: Runtime, job: Job) -> Principal:
+    """Whom a job's plan changes are recorded as: the user who asked for it (nobody once deleted)."""
+    async with rt.db.session() as s:
+        user = await s.get(User, job.requested_by_id) if job.requested_by_id is not None else None
+    return Principal(user_id=user.id, email=user.email) if user is not None else Principal()
 
 
 async def run_event_groups(rt: Runtime, job: Job) -> dict:
     config, _ = await _config_and_source(rt, job)
+    principal = await _requester(rt, job)
 
     async def work(scan_job: ScanJob) -> dict:
         await jobs.report_progress(rt, job.id, 0.1, "applying event group rules")
-        return await apply_event_groups(rt, config)
+        return await apply_event_groups(rt, config, principal)
 
     return await _tracked(rt, job, work)
 
 
 __all__ = ["ChunkCounts", "PlanIndex", "aggregate_chunk", "apply_event_groups", "chunks_of", "discover_json_paths",
            "load_plan", "observe_fields", "preview", "run_event_groups", "run_preview", "run_replay", "run_scan",
-           "sample_shadow_events", "scan_range", "write_chunk"]
+           "merge_chunk_findings", "refresh_drift_counts", "sample_shadow_events", "scan_range", "write_chunk"]

@@ -21,7 +21,8 @@ jobs that scan it (server/domains/warehouse/scan.py does the work).
   the interval.
 - Jobs (each a `jobs` row + a `scan_jobs` row, on the `scans` queue): `scan_run`, `scan_preview`
   (an unsaved config), `metrics_replay` (a required range), `event_groups_apply`. Cancelled
-  through `jobCancel` (the scan observes it at its next progress report, between chunks).
+  through `jobCancel`: the warehouse query in flight is stopped at once (scan.py `_warehouse`),
+  otherwise the scan stops at its next phase (each chunk's aggregate and write, sampling, fields).
 
 Event group rules: `{"name": "checkout", "pattern": "^checkout\\."}` (name 1..100, pattern a
 regular expression of up to 500 characters, at most 100 rules). Applying them tags every plan

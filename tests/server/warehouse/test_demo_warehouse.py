@@ -12,7 +12,7 @@ import uuid
 import duckdb
 import numpy as np
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from server.domains.plan import demo_data
 from server.domains.plan.demo import create_demo_project
@@ -21,9 +21,9 @@ from server.domains.warehouse import demo_warehouse as dw
 from server.domains.warehouse import scan
 from server.domains.warehouse.connectors import open_connector
 from server.domains.warehouse.data_sources import duckdb_dir_for, spec_for
-from server.domains.warehouse.models import (AppVersionBucket, BreakdownBucket, DataSource, DataSourceType,
-                                             MetricBucket, MetricScope, ScanConfig, ScanInterval, ScanJob,
-                                             ScanJobKind, ShadowEvent)
+from server.domains.warehouse.models import (NULL_VALUE, AppVersionBucket, BreakdownBucket, DataSource,
+                                             DataSourceType, MetricBucket, MetricScope, ScanConfig, ScanInterval,
+                                             ScanJob, ScanJobKind, ShadowEvent)
 from server.jobs.models import Job
 from tests.server.jobs.support import make_org, make_user, owner, principal_of, rt  # noqa: F401  fixtures
 
@@ -208,3 +208,71 @@ async def test_create_demo_project_adds_the_warehouse_and_a_scan_fills_the_serie
     assert shadows == dw.SHADOW
     assert {"web", "ios", "android"} <= platforms
     assert {dw.NEW_VERSION, dw.OLD_VERSION, "(null)"} <= versions
+
+
+def group_by(path, *columns: str) -> dict[tuple, int]:  # noqa: ANN001
+    """{(hour, *columns): rows} counted by DuckDB over the generated file (NULL as NULL_VALUE)."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        values = "".join(f", coalesce({c}, '{NULL_VALUE}')" for c in columns)
+        return {tuple(row[:-1]): int(row[-1]) for row in con.execute(
+            f"SELECT date_trunc('hour', event_time){values}, count(*) FROM events GROUP BY ALL").fetchall()}
+    finally:
+        con.close()
+
+
+async def test_the_scan_writes_the_files_group_by_counts_in_any_batch_size_and_again(rt, owner, monkeypatch):  # noqa: F811
+    """Bucket rows go to PostgreSQL as arrays, INSERT_BATCH rows a statement: with small batches
+    (several per chunk) the project's hourly totals, its platform breakdown and its app versions
+    are exactly the file's GROUP BY counts, the newest chunk is written first, and scanning the
+    range again rewrites the same rows."""
+    account, org_id = owner
+    project, warehouse = await create_demo_project(rt, await principal_of(rt, account), org_id)
+    config, path = warehouse.scan_config, warehouse.path
+    span = dw.span_for(project.created_at)
+    monkeypatch.setattr(scan, "INSERT_BATCH", 500)
+
+    async def last_seen() -> dict[str, dt.datetime]:
+        async with rt.db.session() as s:
+            return dict((await s.execute(select(Event.name, Event.last_seen_at).where(
+                Event.project_id == project.id, Event.last_seen_at.is_not(None)))).all())
+
+    before = await last_seen()  # the demo plan gives its events a last-seen time of their own
+
+    async def written() -> tuple[dict, dict, dict]:
+        project_scope = {"scan_config_id": config.id, "scope_kind": MetricScope.PROJECT, "scope_id": project.id}
+        async with rt.db.session() as s:
+            totals = (await s.execute(select(MetricBucket.bucket_start, MetricBucket.count)
+                                      .filter_by(**project_scope))).all()
+            platforms = (await s.execute(select(BreakdownBucket.bucket_start, BreakdownBucket.value,
+                                                BreakdownBucket.is_other, BreakdownBucket.count)
+                                         .filter_by(**project_scope, column="platform"))).all()
+            versions = (await s.execute(select(AppVersionBucket.bucket_start, AppVersionBucket.version,
+                                               AppVersionBucket.count).filter_by(**project_scope))).all()
+        assert not any(other for _, _, other, _ in platforms)  # 3 platforms: no Other row
+        return ({(b,): n for b, n in totals}, {(b, v): n for b, v, _, n in platforms},
+                {(b, v): n for b, v, n in versions})
+
+    expected = (group_by(path), group_by(path, "platform"), group_by(path, "app_version"))
+    async with open_connector(spec_for(rt.settings, warehouse.data_source)) as conn:
+        first = await scan.scan_range(rt, conn, config, span.start, span.end)
+        assert await written() == expected
+        # Newest chunk first: each chunk is one transaction, so ordered by the id of the transaction
+        # that wrote them (xmin), the chunks' buckets go back in time.
+        async with rt.db.session() as s:
+            by_transaction = (await s.execute(text(
+                "SELECT xmin::text::bigint, min(bucket_start) FROM metric_buckets WHERE scan_config_id = :c "
+                "GROUP BY 1 ORDER BY 1"), {"c": config.id})).all()
+        starts = [start for _, start in by_transaction]
+        assert len(starts) == first["chunks"] == 5 and starts == sorted(starts, reverse=True)
+        assert len(expected[1]) > 3 * scan.INSERT_BATCH  # several statements per table and chunk
+        again = await scan.scan_range(rt, conn, config, span.start, span.end)
+    assert await written() == expected
+    assert again["rows"] == first["rows"] == warehouse.rows
+    # A plan event with rows was last seen at the start of its last hour in the file (or later).
+    last_hours = {name: max(before.get(name, hour), hour) for name, hour in before.items()}
+    for hour, name in group_by(path, "event_name"):
+        if name not in dw.SHADOW:
+            last_hours[name] = max(hour, last_hours.get(name, hour))
+    assert await last_seen() == last_hours != before  # the scan moved some of them

@@ -15,6 +15,12 @@ way). Everything a connector does runs under the spec's timeout; every failure i
 a `ConnectorError` whose message is safe to show to the user (no secrets). Blocking client
 libraries (duckdb, clickhouse-connect, google-cloud-bigquery) run in threads, so a connector
 never blocks the event loop.
+
+Stopping: `conn.stop_when(event)` (a job's cancel, see `jobs.watch_cancel`) cancels the operation
+in flight once the event is set, and it and every later one raise ConnectorError(kind="cancelled").
+Cancelling the task that awaits an operation (a stop, a timeout) stops the query in the warehouse
+where the driver can: asyncpg sends PostgreSQL a cancel request, DuckDB interrupts the statement
+(ClickHouse and BigQuery calls run on in their thread until they end or time out).
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ class ConnectorError(Exception):
     def __init__(self, message: str, *, kind: str = "error"):
         super().__init__(message)
         self.message = message
-        self.kind = kind  # "connect", "auth", "query", "timeout", "config", "error"
+        self.kind = kind  # "connect", "auth", "query", "timeout", "config", "cancelled", "error"
 
 
 @dataclass(frozen=True)
@@ -148,6 +154,11 @@ class Connector(abc.ABC):
 
     def __init__(self, spec: ConnectionSpec):
         self.spec = spec
+        self._stop: asyncio.Event | None = None
+
+    def stop_when(self, event: asyncio.Event) -> None:
+        """Give up on operations once `event` is set (see the module docstring)."""
+        self._stop = event
 
     @property
     def timeout(self) -> float:
@@ -167,7 +178,7 @@ class Connector(abc.ABC):
         """Run one operation under the timeout; driver errors become ConnectorError."""
         try:
             async with asyncio.timeout(self.timeout):
-                return await work
+                return await self._unless_stopped(work, doing)
         except (ConnectorError, StopAsyncIteration):
             raise
         except TimeoutError:
@@ -175,6 +186,32 @@ class Connector(abc.ABC):
             raise ConnectorError(f"{self.label}: timed out after {self.timeout:g} s while {doing}", kind="timeout") from None
         except Exception as e:  # every driver has its own exception tree
             raise self.translate(e, doing) from None
+
+    async def _unless_stopped(self, work: Awaitable[T], doing: str) -> T:
+        """`work`, run as a task that is cancelled (and awaited, so the driver has stopped the query
+        before we go on) when the stop event is set first, or when we are cancelled (a timeout)."""
+        stop = self._stop
+        if stop is None:
+            return await work
+        if stop.is_set():
+            if asyncio.iscoroutine(work):
+                work.close()
+            raise self._stopped(doing)
+        task = asyncio.ensure_future(work)
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait((task, stopped), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            if not task.done():
+                task.cancel()
+                await asyncio.wait((task,))
+        if task.cancelled():
+            raise self._stopped(doing)
+        return task.result()
+
+    def _stopped(self, doing: str) -> ConnectorError:
+        return ConnectorError(f"{self.label}: cancelled while {doing}", kind="cancelled")
 
     def translate(self, e: Exception, doing: str) -> ConnectorError:
         """A driver exception as a ConnectorError with a user-facing message."""
