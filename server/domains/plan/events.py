@@ -34,7 +34,7 @@ from __future__ import annotations
 import enum
 import re
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
@@ -48,6 +48,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.base import utcnow
+from server.db.engine import UnitOfWork
 from server.domains.accounts.models import Membership, Role
 from server.domains.plan.access import changeable_project, require_plan_role, visible
 from server.domains.plan.changes import PlanAction, PlanEntity, plan_changed
@@ -456,9 +457,12 @@ async def _next_order(session: AsyncSession, project_id: uuid.UUID) -> int:
                                   .where(Event.project_id == project_id))).scalar_one()
 
 
+Also = Callable[[UnitOfWork, list[uuid.UUID]], Awaitable[None]]
+
+
 async def _create(rt: Runtime, principal: Principal, project_id: uuid.UUID, specs: Sequence[EventSpec],
                   where: Callable[[int], Where], *, bulk: bool, request_id: str | None,
-                  project_field: Path) -> list[Event]:
+                  project_field: Path, also: Also | None = None) -> list[Event]:
     try:
         async with rt.db.unit_of_work() as uow:
             s = uow.session
@@ -485,6 +489,8 @@ async def _create(rt: Runtime, principal: Principal, project_id: uuid.UUID, spec
             plan_changed(uow, rt, principal, organization_id=project.organization_id, project_id=project.id,
                          entity=PlanEntity.EVENT, action=PlanAction.CREATED, entity_ids=ids, summary=summary,
                          verb="bulk_create" if bulk else None, after=after, request_id=request_id)
+            if also is not None:
+                await also(uow, ids)
     except IntegrityError as e:
         if _is_name_conflict(e):  # a concurrent request took a name between our check and our insert
             raise DomainError(ErrorCode.CONFLICT, "an event of the same event type was just given one of these names",
@@ -494,8 +500,10 @@ async def _create(rt: Runtime, principal: Principal, project_id: uuid.UUID, spec
     return [SimpleNamespace(**r, last_seen_at=None, drift_count=0) for r in rows]  # type: ignore[misc]
 
 
-async def create_event(rt: Runtime, principal: Principal, spec: EventSpec, *, request_id: str | None = None) -> Event:
-    """Create one event; its project is its event type's."""
+async def create_event(rt: Runtime, principal: Principal, spec: EventSpec, *, request_id: str | None = None,
+                       also: Also | None = None) -> Event:
+    """Create one event; its project is its event type's. `also(uow, [new event id])`: the caller's
+    own writes in the same transaction (its error rolls the event back too)."""
     principal.require_user()
     async with rt.db.session() as s:
         project_id = (await s.execute(select(EventType.project_id).where(
@@ -503,7 +511,7 @@ async def create_event(rt: Runtime, principal: Principal, spec: EventSpec, *, re
     if project_id is None:
         raise not_found("event type", ["input", "eventTypeId"])
     return (await _create(rt, principal, project_id, [spec], lambda _: single(), bulk=False, request_id=request_id,
-                          project_field=["input", "eventTypeId"]))[0]
+                          project_field=["input", "eventTypeId"], also=also))[0]
 
 
 async def bulk_create_events(rt: Runtime, principal: Principal, project_id: uuid.UUID, specs: Sequence[EventSpec], *,
@@ -601,9 +609,11 @@ async def update_event(rt: Runtime, principal: Principal, event_id: uuid.UUID, p
 
 
 async def bulk_update_events(rt: Runtime, principal: Principal, project_id: uuid.UUID, ids: Sequence[uuid.UUID],
-                             patch: dict[str, Any], *, request_id: str | None = None) -> list[Event]:
+                             patch: dict[str, Any], *, request_id: str | None = None,
+                             list_name: str = "ids") -> list[Event]:
     """Set status, sunset time, owner and/or reviewed on all the listed events, or on none.
-    Status and reviewed cannot be null; null clears the sunset time and the owner."""
+    Status and reviewed cannot be null; null clears the sunset time and the owner. `list_name`:
+    the input's name of `ids` (errors name it and the index)."""
     problems = Problems()
     _not_null(patch, "status", "status", problems)
     _not_null(patch, "reviewed", "reviewed", problems)
@@ -615,7 +625,7 @@ async def bulk_update_events(rt: Runtime, principal: Principal, project_id: uuid
     async with rt.db.unit_of_work() as uow:
         s = uow.session
         project = await changeable_project(s, principal, project_id, ["input", "projectId"])
-        found = await _project_events(s, project, ids, "ids")
+        found = await _project_events(s, project, ids, list_name)
         if values.get("owner_id") is not None:
             cat = await load_catalog(s, project, owner_ids=[values["owner_id"]])
             if values["owner_id"] not in cat.members:

@@ -8,8 +8,9 @@ schema drifts.
 - Changes: editors (viewers and read-only keys get FORBIDDEN, another tenant's rows NOT_FOUND),
   one transaction each with an audit entry (`shadow_event.accept|dismiss`,
   `schema_drift.<action>`); accepting a shadow event creates the plan event through the plan's
-  service (server/domains/plan/events.py: its validation, history, audit and planChanged), and
-  archiving dead events is the plan's bulk status change.
+  service (server/domains/plan/events.py: its validation, history, audit and planChanged) in the
+  same transaction that marks the shadow event accepted, and archiving dead events is the plan's
+  bulk status change.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy import Select, distinct, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.base import utcnow
+from server.db.engine import UnitOfWork
 from server.domains.accounts.models import Role
 from server.domains.plan import events as plan_events
 from server.domains.plan.access import changeable_project, readable_project, visible
@@ -38,6 +40,7 @@ from server.domains.warehouse.models import (
     ShadowEvent,
     ShadowEventStatus,
 )
+from server.domains.warehouse.scan import refresh_drift_counts
 from server.errors import DomainError, ErrorCode, invalid, not_found
 from server.runtime import Runtime
 from server.security.principal import Principal
@@ -50,6 +53,16 @@ DRIFT_FIRST_MIN, DRIFT_FIRST_MAX, DRIFT_FIRST_DEFAULT = 1, 500, 100
 ARCHIVE_MAX = 500
 NOTE_MAX = 2000
 DEAD_STATUSES = (EventStatus.LIVE, EventStatus.IMPLEMENTED)
+
+
+async def _project_event_type(session: AsyncSession, principal: Principal, project_id: uuid.UUID,
+                              event_type_id: uuid.UUID, field: list[str]) -> None:
+    """NOT_FOUND on `field` unless `event_type_id` is an event type of the project."""
+    found = (await session.execute(select(EventType.id).where(
+        EventType.id == event_type_id, EventType.project_id == project_id,
+        *visible(EventType, principal)))).scalar_one_or_none()
+    if found is None:
+        raise not_found("event type of the project", field)
 
 
 # --- shadow events -----------------------------------------------------------------------------
@@ -85,6 +98,13 @@ def _shadow_snapshot(row: ShadowEvent) -> dict:
             "acceptedEventId": str(row.accepted_event_id) if row.accepted_event_id else None}
 
 
+def _still_accepted(row: ShadowEvent) -> bool:
+    """Accepted into a plan event that still exists: deleting that event from the plan nulls
+    `accepted_event_id` (ON DELETE SET NULL), and the name is missing from the plan again, so
+    the shadow event may be accepted or dismissed anew."""
+    return row.status == ShadowEventStatus.ACCEPTED and row.accepted_event_id is not None
+
+
 async def _changeable_shadow(session: AsyncSession, principal: Principal, shadow_id: uuid.UUID,
                              lock: bool = True) -> ShadowEvent:
     q = select(ShadowEvent).where(ShadowEvent.id == shadow_id, *visible(ShadowEvent, principal))
@@ -97,59 +117,74 @@ async def _changeable_shadow(session: AsyncSession, principal: Principal, shadow
     return row
 
 
+async def _accept_target(session: AsyncSession, principal: Principal, shadow_id: uuid.UUID,
+                         event_type_id: uuid.UUID | None) -> tuple[ShadowEvent, uuid.UUID]:
+    """The shadow event to accept and the event type its plan event goes to (checked, not locked)."""
+    row = await _changeable_shadow(session, principal, shadow_id, lock=False)
+    if _still_accepted(row):
+        raise DomainError(ErrorCode.CONFLICT, "this shadow event was already accepted", ["input", "id"])
+    if event_type_id is not None:
+        await _project_event_type(session, principal, row.project_id, event_type_id, ["input", "eventTypeId"])
+        return row, event_type_id
+    type_id = row.event_type_id
+    if type_id is None and row.event_type_name:
+        type_id = (await session.execute(select(EventType.id).where(
+            EventType.project_id == row.project_id,
+            func.lower(EventType.name) == row.event_type_name.lower()))).scalar_one_or_none()
+    if type_id is None:
+        raise invalid("no event type of the plan matches this shadow event: give `eventTypeId`",
+                      ["input", "eventTypeId"])
+    return row, type_id
+
+
 async def accept_shadow_event(rt: Runtime, principal: Principal, shadow_id: uuid.UUID,
                               event_type_id: uuid.UUID | None = None, name: str | None = None, *,
                               request_id: str | None = None) -> tuple[ShadowEvent, Event]:
     """Add a shadow event to the plan: a LIVE event (it is flowing in production data) named
     `name` (default: the shadow event's name) of `event_type_id` (default: the event type it
     matched, else the project's event type named like its warehouse event type value). A shadow
-    event already accepted is a CONFLICT; a dismissed one may still be accepted."""
+    event already accepted is a CONFLICT (unless its plan event was deleted since); a dismissed
+    one may still be accepted.
+
+    One transaction: the plan's service creates the event (its validation, history, audit entry
+    and planChanged after commit) and, in the same transaction, the shadow event is locked and
+    marked ACCEPTED with its own audit entry. Any failure (a taken name, a concurrent accept that
+    won) leaves both as they were and announces nothing."""
     async with rt.db.session() as s:
-        row = await _changeable_shadow(s, principal, shadow_id, lock=False)
-        if row.status == ShadowEventStatus.ACCEPTED:
-            raise DomainError(ErrorCode.CONFLICT, "this shadow event was already accepted", ["input", "id"])
-        type_id = event_type_id or row.event_type_id
-        if type_id is None and row.event_type_name:
-            type_id = (await s.execute(select(EventType.id).where(
-                EventType.project_id == row.project_id,
-                func.lower(EventType.name) == row.event_type_name.lower()))).scalar_one_or_none()
-        if type_id is None:
-            raise invalid("no event type of the plan matches this shadow event: give `eventTypeId`",
-                          ["input", "eventTypeId"])
-        if event_type_id is not None:
-            same_project = (await s.execute(select(EventType.id).where(
-                EventType.id == event_type_id, EventType.project_id == row.project_id))).scalar_one_or_none()
-            if same_project is None:
-                raise not_found("event type of the shadow event's project", ["input", "eventTypeId"])
-    # The plan's service validates the name (length, unique in its event type), writes the event's
-    # history, its audit entry and planChanged, in its own transaction.
-    event = await plan_events.create_event(rt, principal, plan_events.EventSpec(
-        event_type_id=type_id, name=row.name if name is None else name, status=EventStatus.LIVE,
-        description="Accepted from a shadow event found in the warehouse."), request_id=request_id)
-    async with rt.db.unit_of_work() as uow:
+        row, type_id = await _accept_target(s, principal, shadow_id, event_type_id)
+        default_name = row.name
+    accepted: list[ShadowEvent] = []
+
+    async def mark_accepted(uow: UnitOfWork, event_ids: list[uuid.UUID]) -> None:
         s = uow.session
         row = await _changeable_shadow(s, principal, shadow_id)
-        if row.status == ShadowEventStatus.ACCEPTED:  # a concurrent accept won: undo ours
-            await s.execute(Event.__table__.delete().where(Event.id == event.id))
+        if _still_accepted(row):  # a concurrent accept won while we validated
             raise DomainError(ErrorCode.CONFLICT, "this shadow event was just accepted", ["input", "id"])
         before = _shadow_snapshot(row)
-        row.status, row.accepted_event_id, row.event_type_id = ShadowEventStatus.ACCEPTED, event.id, type_id
+        row.status, row.accepted_event_id, row.event_type_id = ShadowEventStatus.ACCEPTED, event_ids[0], type_id
         row.resolved_by_id, row.resolved_at = principal.user_id, utcnow()
         await s.flush()
         audit.record(uow, principal, "shadow_event.accept", organization_id=row.organization_id,
                      project_id=row.project_id, target_type="ShadowEvent", target_id=row.id,
                      summary=f"accepted shadow event {row.name} into the plan", before=before,
                      after=_shadow_snapshot(row), request_id=request_id)
-    return row, event
+        accepted.append(row)
+
+    event = await plan_events.create_event(rt, principal, plan_events.EventSpec(
+        event_type_id=type_id, name=default_name if name is None else name, status=EventStatus.LIVE,
+        description="Accepted from a shadow event found in the warehouse."), request_id=request_id,
+        also=mark_accepted)
+    return accepted[0], event
 
 
 async def dismiss_shadow_event(rt: Runtime, principal: Principal, shadow_id: uuid.UUID, *,
                                request_id: str | None = None) -> ShadowEvent:
-    """Mark a shadow event DISMISSED (not worth planning). An accepted one is a CONFLICT."""
+    """Mark a shadow event DISMISSED (not worth planning). An accepted one is a CONFLICT (unless
+    its plan event was deleted since)."""
     async with rt.db.unit_of_work() as uow:
         s = uow.session
         row = await _changeable_shadow(s, principal, shadow_id)
-        if row.status == ShadowEventStatus.ACCEPTED:
+        if _still_accepted(row):
             raise DomainError(ErrorCode.CONFLICT, "an accepted shadow event cannot be dismissed", ["input", "id"])
         if row.status != ShadowEventStatus.DISMISSED:
             before = _shadow_snapshot(row)
@@ -189,12 +224,14 @@ async def dead_events(rt: Runtime, principal: Principal, project_id: uuid.UUID, 
 async def archive_dead_events(rt: Runtime, principal: Principal, project_id: uuid.UUID, event_ids: list[uuid.UUID],
                               status: EventStatus | None = None, *, request_id: str | None = None) -> list[Event]:
     """Move the listed events (1..500 of the project's) to `status` (default ARCHIVED), all or
-    none, through the plan's bulk change (history, audit, planChanged)."""
-    ids = list(dict.fromkeys(event_ids))
-    if not 1 <= len(ids) <= ARCHIVE_MAX:
+    none, through the plan's bulk change (history, audit, planChanged). The list goes as given
+    (duplicates count once), so a NOT_FOUND (e.g. an event deleted from the plan meanwhile) names
+    its index in `eventIds`."""
+    if not 1 <= len(event_ids) <= ARCHIVE_MAX:
         raise invalid(f"give 1 to {ARCHIVE_MAX} events", ["input", "eventIds"])
-    return await plan_events.bulk_update_events(rt, principal, project_id, ids,
-                                                {"status": status or EventStatus.ARCHIVED}, request_id=request_id)
+    return await plan_events.bulk_update_events(rt, principal, project_id, event_ids,
+                                                {"status": status or EventStatus.ARCHIVED}, request_id=request_id,
+                                                list_name="eventIds")
 
 
 # --- coverage ----------------------------------------------------------------------------------
@@ -221,7 +258,9 @@ async def coverage(rt: Runtime, principal: Principal, project_id: uuid.UUID, day
                    scan_config_id: uuid.UUID | None = None) -> tuple[int, list[CoverageItem], CoverageItem]:
     """Per scan config of the project (by name; only `scan_config_id` when given) over the last
     `days` (1..180, default 14): rows of plan events versus rows of shadow events (names not in
-    the plan), and the distinct events of each; with the summary over all of them. One GROUP BY."""
+    the plan), and the distinct events of each; with the summary over all of them. One GROUP BY.
+    Buckets of events deleted from the plan stay, but their rows match no plan event any more:
+    they are left out (as in `overview` and `top_events`)."""
     n = check_int(days, COVERAGE_DAYS_DEFAULT, COVERAGE_DAYS_MIN, COVERAGE_DAYS_MAX, "days")
     since = utcnow() - timedelta(days=n)
     m = MetricBucket
@@ -234,13 +273,15 @@ async def coverage(rt: Runtime, principal: Principal, project_id: uuid.UUID, day
         configs = list((await s.execute(configs_q)).scalars())
         if scan_config_id is not None and not configs:
             raise not_found("scan config", ["scanConfigId"])
-        is_event, is_shadow = m.scope_kind == MetricScope.EVENT, m.scope_kind == MetricScope.SHADOW_EVENT
+        is_shadow = m.scope_kind == MetricScope.SHADOW_EVENT
+        is_planned = Event.id.is_not(None)  # an EVENT bucket whose event is still in the plan
         rows = {r[0]: r for r in (await s.execute(
-            select(m.scan_config_id, func.coalesce(func.sum(m.count).filter(is_event), 0),
+            select(m.scan_config_id, func.coalesce(func.sum(m.count).filter(is_planned), 0),
                    func.coalesce(func.sum(m.count).filter(is_shadow), 0),
-                   func.count(distinct(m.scope_id)).filter(is_event & (m.count > 0)),
+                   func.count(distinct(m.scope_id)).filter(is_planned & (m.count > 0)),
                    func.count(distinct(m.scope_id)).filter(is_shadow & (m.count > 0)))
             .select_from(m).join(ScanConfig, (ScanConfig.id == m.scan_config_id) & (ScanConfig.interval == m.interval))
+            .outerjoin(Event, (m.scope_kind == MetricScope.EVENT) & (Event.id == m.scope_id))
             .where(m.project_id == project.id, m.scan_config_id.in_(configs),
                    m.scope_kind.in_([MetricScope.EVENT, MetricScope.SHADOW_EVENT]), m.bucket_start >= since)
             .group_by(m.scan_config_id))).all()}
@@ -267,7 +308,8 @@ _ACTION_STATUS = {DriftAction.ACCEPT: DriftStatus.ACCEPTED, DriftAction.SNOOZE: 
 async def schema_drifts(rt: Runtime, principal: Principal, project_id: uuid.UUID, status: DriftStatus | None,
                         event_type_id: uuid.UUID | None, first: int | None) -> tuple[int, list[SchemaDrift]]:
     """The project's schema drifts (of `status` / `event_type_id` when given), newest detection
-    first (ties by id), at most `first` (1..500, default 100), with how many match."""
+    first (ties by id), at most `first` (1..500, default 100), with how many match. An event type
+    that is not the project's is NOT_FOUND (like `coverage`'s scan config), not an empty list."""
     limit = check_int(first, DRIFT_FIRST_DEFAULT, DRIFT_FIRST_MIN, DRIFT_FIRST_MAX, "first")
     async with rt.db.session() as s:
         project = await readable_project(s, principal, project_id, ["projectId"])
@@ -275,6 +317,7 @@ async def schema_drifts(rt: Runtime, principal: Principal, project_id: uuid.UUID
         if status is not None:
             q = q.where(SchemaDrift.status == status)
         if event_type_id is not None:
+            await _project_event_type(s, principal, project.id, event_type_id, ["eventTypeId"])
             q = q.where(SchemaDrift.event_type_id == event_type_id)
         total = (await s.execute(select(func.count()).select_from(q.subquery()))).scalar_one()
         rows = (await s.execute(q.order_by(SchemaDrift.detected_at.desc(), SchemaDrift.id).limit(limit))).scalars().all()
@@ -324,6 +367,7 @@ async def update_schema_drift(rt: Runtime, principal: Principal, drift_id: uuid.
         else:
             drift.resolved_by_id, drift.resolved_at = principal.user_id, now
         await s.flush()
+        await refresh_drift_counts(s, drift.project_id, [drift.event_type_id])  # its type's events
         audit.record(uow, principal, f"schema_drift.{action.value}", organization_id=drift.organization_id,
                      project_id=drift.project_id, target_type="SchemaDrift", target_id=drift.id,
                      summary=f"{action.value.replace('_', ' ')} schema drift {drift.field_name}", before=before,
