@@ -25,7 +25,8 @@ def _children(selections: Iterable) -> Iterable[SelectedField]:
 def selects(info: strawberry.Info, path: str) -> bool:
     """True when the current field's selection reaches `path` (dotted field names, e.g.
     `edges.node.actor`), through fragments too."""
-    level = list(_children(info.selected_fields))
+    # `info.selected_fields` is the current field itself: its path starts below it.
+    level = [c for f in _children(info.selected_fields) for c in _children(f.selections)]
     for name in path.split("."):
         matches = [f for f in level if f.name == name]
         if not matches:

@@ -16,9 +16,10 @@ import strawberry
 from graph.core.cost import COST_ITEMS
 from graph.core.node import decode_id, to_global_id
 from graph.core.scalars import JSON, BigInt
+from graph.core.selection import selects
 from graph.plan.events import EventFilter, _filter, _readable_project
-from graph.plan.types import Event
-from graph.warehouse.types import MetricPoint, ScanConfig, ScanInterval, _scan_config
+from graph.plan.types import Event, EventType
+from graph.warehouse.types import MetricPoint, ScanConfig, ScanInterval, _event_type, _scan_config
 from server.domains.plan import events as plan_events
 from server.domains.plan import loaders as plan_loaders
 from server.domains.warehouse import metrics
@@ -101,6 +102,7 @@ class MetricSeries:
     forecast: list[ForecastPoint] | None = strawberry.field(description="Forecast (anomaly detection; null until then).")
     scan_config_row_id: strawberry.Private[uuid.UUID | None]
     event_row_id: strawberry.Private[uuid.UUID | None]
+    event_type_row_id: strawberry.Private[uuid.UUID | None]
     series: strawberry.Private[metrics.Series]
 
     @strawberry.field(description="One per bucket, oldest first.", metadata={COST_ITEMS: 1})
@@ -113,7 +115,8 @@ class MetricSeries:
                    range_from=s.range_from, range_to=s.range_to, total=s.total,
                    first_bucket=s.first_bucket, counts=s.counts, signals=[], forecast=None, series=s,
                    scan_config_row_id=s.scan_config_id,
-                   event_row_id=s.scope_id if s.kind == MetricScope.EVENT else None)
+                   event_row_id=s.scope_id if s.kind == MetricScope.EVENT else None,
+                   event_type_row_id=s.scope_id if s.kind == MetricScope.EVENT_TYPE else None)
 
     @strawberry.field(description="The scan config the series comes from.")
     async def scan_config(self, info: strawberry.Info) -> ScanConfig | None:
@@ -122,6 +125,15 @@ class MetricSeries:
     @strawberry.field(description="The event, for an EVENT scope.")
     async def event(self, info: strawberry.Info) -> Event | None:
         return await _event(info, self.event_row_id)
+
+    @strawberry.field(description="The event type: an EVENT_TYPE scope's, or the type of an EVENT scope's event "
+                                   "(null for PROJECT).")
+    async def event_type(self, info: strawberry.Info) -> EventType | None:
+        type_id = self.event_type_row_id
+        if type_id is None and self.event_row_id is not None:
+            row = await info.context.loader(plan_loaders.load_events).load(self.event_row_id)
+            type_id = row.event_type_id if row else None
+        return await _event_type(info, type_id)
 
 
 async def _event(info: strawberry.Info, event_id: uuid.UUID | None) -> Event | None:
@@ -202,6 +214,13 @@ class BreakdownValue:
     value: str = strawberry.field(description="The value ('(null)' for NULL; '' for the Other row).")
     is_other: bool = strawberry.field(description="The values beyond the config's top N, folded together.")
     count: BigInt
+    series: strawberry.Private[metrics.Series | None]
+
+    @strawberry.field(description="Its count per bucket over the range, oldest first, zero-filled over what was "
+                                  "scanned (as `metricSeries`; read in one statement for every value, only when "
+                                  "asked).", metadata={COST_ITEMS: 1})
+    def points(self) -> list[MetricPoint]:
+        return [MetricPoint(bucket=b, count=c) for b, c in self.series.points] if self.series else []
 
 
 @strawberry.type(description="A scope's counts by breakdown value over a range.")
@@ -289,7 +308,8 @@ class MetricsQuery:
 
     @strawberry.field(description="An event's (or any scope's) rows by value of one breakdown column over [from, to) "
                                   "(default: the last 7 days): `column`, else the first column by name; at most "
-                                  "`limit` values (1 to 100, default 20).")
+                                  "`limit` values (1 to 100, default 20), each with its series per bucket "
+                                  "(`points`).")
     async def event_breakdown(self, info: strawberry.Info, project_id: strawberry.ID, scope: MetricScopeInput,
                               column: str | None = None, from_: From = None, to: To = None,
                               limit: int | None = None,
@@ -297,10 +317,11 @@ class MetricsQuery:
         ctx = info.context
         kind, scope_id = _scope(scope)
         b = await metrics.event_breakdown(ctx.rt, ctx.principal, decode_id(project_id, "Project", "projectId"), kind,
-                                          scope_id, column, from_, to, limit, _config_id(scan_config_id))
+                                          scope_id, column, from_, to, limit, _config_id(scan_config_id),
+                                          with_series=selects(info, "values.points"))
         return EventBreakdown(source=_source(b.series), columns=b.columns, selected_column=b.selected_column,
-                              values=[BreakdownValue(value=v.value, is_other=v.is_other, count=v.count)
-                                      for v in b.values])
+                              values=[BreakdownValue(value=v.value, is_other=v.is_other, count=v.count,
+                                                     series=v.series) for v in b.values])
 
     @strawberry.field(description="Rows per listed event (1 to 500 events of the project) in [from, to) (default: the "
                                   "last 7 days), summed over the project's scan configs; 0 when none counted it.")

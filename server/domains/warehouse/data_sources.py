@@ -41,6 +41,7 @@ from server.db.base import utcnow
 from server.domains.accounts.models import Role
 from server.domains.accounts.validation import collect
 from server.domains.plan.validation import UNSET, conflict, required_text, violates
+from server.domains.plan.models import Event
 from server.domains.platform import audit
 from server.domains.warehouse.access import data_sources_visible, require_data_source_role
 from server.domains.warehouse.connectors import ConnectionSpec, ConnectorError, TableInfo, open_connector
@@ -571,7 +572,8 @@ async def load_stats(rt: Runtime, principal: Principal, keys: list[tuple[uuid.UU
     """Stats of data sources over windows, keyed (data source id, window hours): one query per
     distinct window (usually one) for all data sources asked. Counted over the metric series of
     the data source's scan configs at each config's current interval: volume (project totals),
-    events tracked (plan events with any count in the window) and hourly throughput."""
+    events tracked (plan events with any count in the window; the buckets of events deleted from
+    the plan stay, so they are joined to the plan) and hourly throughput."""
     ids = list(dict.fromkeys(k[0] for k in keys))
     rows = await load_data_sources(rt, principal, ids)
     visible = {r.id for r in rows if r is not None}
@@ -595,6 +597,7 @@ async def load_stats(rt: Runtime, principal: Principal, keys: list[tuple[uuid.UU
             tracked = dict((await s.execute(
                 select(ScanConfig.data_source_id, func.count(func.distinct(MetricBucket.scope_id)))
                 .select_from(MetricBucket).join(ScanConfig, joined)
+                .join(Event, Event.id == MetricBucket.scope_id)  # events deleted from the plan drop out
                 .where(ScanConfig.data_source_id.in_(wanted), MetricBucket.scope_kind == MetricScope.EVENT,
                        MetricBucket.bucket_start >= since, MetricBucket.count > 0)
                 .group_by(ScanConfig.data_source_id))).all())

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import ARRAY, Integer, Text, bindparam, distinct, func, select, text
+from sqlalchemy import ARRAY, Integer, Text, bindparam, distinct, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import DateTime
@@ -340,20 +340,23 @@ class Overview:
 
 async def overview(rt: Runtime, principal: Principal, project_id: uuid.UUID, days: int | None) -> Overview:
     """Per UTC day of the last `days` (1..365, default 14, today included): total volume
-    (project totals of every config), events with rows and their volume. One statement."""
+    (project totals of every config), plan events with rows and their volume (events deleted
+    from the plan left out, as in `top_events`). One statement."""
     n = check_int(days, OVERVIEW_DAYS_DEFAULT, OVERVIEW_DAYS_MIN, OVERVIEW_DAYS_MAX, "days")
     today = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
     since = today - timedelta(days=n - 1)
     day = func.date_trunc("day", MetricBucket.bucket_start, "UTC").label("day")
     is_project = MetricBucket.scope_kind == MetricScope.PROJECT
     is_event = MetricBucket.scope_kind == MetricScope.EVENT
+    planned = Event.id.is_not(None)  # buckets of events deleted from the plan stay; they are not plan events
     async with rt.db.session() as s:
         project = await project_of(s, principal, project_id)
         rows = (await s.execute(
             select(day, func.coalesce(func.sum(MetricBucket.count).filter(is_project), 0),
-                   func.count(distinct(MetricBucket.scope_id)).filter(is_event & (MetricBucket.count > 0)),
-                   func.coalesce(func.sum(MetricBucket.count).filter(is_event), 0))
+                   func.count(distinct(MetricBucket.scope_id)).filter(planned & (MetricBucket.count > 0)),
+                   func.coalesce(func.sum(MetricBucket.count).filter(planned), 0))
             .select_from(MetricBucket).join(ScanConfig, _current_interval())
+            .outerjoin(Event, is_event & (Event.id == MetricBucket.scope_id))
             .where(MetricBucket.project_id == project.id, MetricBucket.scope_kind.in_([MetricScope.PROJECT,
                                                                                      MetricScope.EVENT]),
                    MetricBucket.bucket_start >= since)
@@ -476,6 +479,7 @@ class BreakdownValue:
     value: str
     is_other: bool
     count: int
+    series: Series | None = None  # per bucket, when asked (`with_series`)
 
 
 @dataclass
@@ -486,14 +490,40 @@ class Breakdown:
     values: list[BreakdownValue]
 
 
+async def _value_series(s: AsyncSession, scope: Scope, source: Source, column: str, values: list[BreakdownValue],
+                        start: datetime, end: datetime, project_id: uuid.UUID) -> None:
+    """Give each value its series over [start, end), zero-filled over what was scanned (like
+    `read_series`): one statement for all of them."""
+    bounds = fill_range(start, end, source)
+    found: dict[tuple[str, bool, int], int] = {}
+    n = 0
+    if bounds is not None and values:
+        first, last = bounds
+        step = source.interval.seconds
+        n = (_epoch(last) - _epoch(first)) // step + 1
+        b = BreakdownBucket
+        rows = await s.execute(
+            select(b.value, b.is_other, b.bucket_start, func.sum(b.count))
+            .where(b.scan_config_id == source.scan_config_id, b.scope_kind == scope.kind, b.scope_id == scope.id,
+                   b.interval == source.interval, b.column == column, b.bucket_start >= first,
+                   b.bucket_start <= last, tuple_(b.value, b.is_other).in_([(v.value, v.is_other) for v in values]))
+            .group_by(b.value, b.is_other, b.bucket_start))
+        found = {(value, other, (_epoch(at) - _epoch(first)) // step): int(c) for value, other, at, c in rows}
+    for v in values:
+        v.series = Series(scope.kind, scope.id, project_id, start, end, source.scan_config_id, source.interval,
+                          bounds[0] if bounds and n else None,
+                          [found.get((v.value, v.is_other, i), 0) for i in range(n)])
+
+
 async def event_breakdown(rt: Runtime, principal: Principal, project_id: uuid.UUID, kind: MetricScope,
                           scope_id: uuid.UUID | None, column: str | None, from_: datetime | None,
                           to: datetime | None, limit: int | None,
-                          scan_config_id: uuid.UUID | None = None) -> Breakdown:
+                          scan_config_id: uuid.UUID | None = None, with_series: bool = False) -> Breakdown:
     """Counts per breakdown value of one column over [from, to) for a scope (usually an event):
     the columns the config broke it down by, the selected one (`column`, else the first by
     name) and its values by count (the `Other` row last among equals), at most `limit` (1..100,
-    default 20). One statement for every column."""
+    default 20). One statement for every column; `with_series` adds each listed value's
+    zero-filled series per bucket (the seed's breakdown series) in one more statement."""
     n = check_int(limit, BREAKDOWN_LIMIT_DEFAULT, BREAKDOWN_LIMIT_MIN, BREAKDOWN_LIMIT_MAX, "limit")
     start, end = resolve_range(from_, to)
     async with rt.db.session() as s:
@@ -512,10 +542,13 @@ async def event_breakdown(rt: Runtime, principal: Principal, project_id: uuid.UU
                    b.interval == source.interval, b.bucket_start >= first_bucket(start, source.interval),
                    b.bucket_start < end)
             .group_by(b.column, b.value, b.is_other))).all()
-    columns = sorted({r[0] for r in rows})
-    selected = column if column is not None else (columns[0] if columns else None)
-    values = sorted((BreakdownValue(v, o, int(c)) for col, v, o, c in rows if col == selected),
-                    key=lambda x: (-x.count, x.is_other, x.value))[:n]
+        columns = sorted({r[0] for r in rows})
+        selected = column if column is not None else (columns[0] if columns else None)
+        values = sorted((BreakdownValue(v, o, int(c)) for col, v, o, c in rows if col == selected),
+                        key=lambda x: (-x.count, x.is_other, x.value))[:n]
+        if with_series and selected is not None:
+            check_points(start, end, source.interval)
+            await _value_series(s, scope, source, selected, values, start, end, project.id)
     return Breakdown(series, columns, selected, values)
 
 

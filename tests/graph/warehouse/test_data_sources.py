@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from server.db.base import utcnow
+from server.domains.plan.models import Event, EventType
 from server.domains.warehouse import models as w
 from tests.graph.accounts.helpers import api_key
 from tests.graph.warehouse.helpers import (
@@ -350,6 +351,10 @@ async def test_stats_count_the_series_of_its_scan_configs(org, gql):
     now = utcnow().replace(minute=0, second=0, microsecond=0)
     e1, e2, e3 = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     base = {"organization_id": org_id, "project_id": project_id}
+    et = uuid.uuid4()  # eventsTracked counts plan events: make e1..e3 events of the plan
+    await db_insert(org, EventType, [{**base, "id": et, "name": "page", "display_name": "Page"}])
+    await db_insert(org, Event, [{**base, "id": e, "event_type_id": et, "name": f"e{i}"}
+                                 for i, e in enumerate((e1, e2, e3))])
 
     def bucket(config, kind, scope, hours_ago, count, interval=w.ScanInterval.ONE_HOUR):  # noqa: ANN001, ANN202
         return {**base, "scan_config_id": config, "scope_kind": kind, "scope_id": scope, "interval": interval,
