@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dramatiq
 
-from server.domains.warehouse import data_sources, scan, scan_configs
+from server.domains.warehouse import data_sources, scan_configs, scan_jobs
 from workers.runtime import run_job
 
 
@@ -24,19 +24,19 @@ async def data_source_test(job_id: str) -> None:
 
 @dramatiq.actor(actor_name=scan_configs.SCAN_KIND, queue_name=scan_configs.QUEUE, time_limit=6 * 3600 * 1000)
 async def scan_run(job_id: str) -> None:
-    await run_job(job_id, scan.run_scan)
+    await run_job(job_id, scan_jobs.run_scan)
 
 
 @dramatiq.actor(actor_name=scan_configs.REPLAY_KIND, queue_name=scan_configs.QUEUE, time_limit=12 * 3600 * 1000)
 async def metrics_replay(job_id: str) -> None:
-    await run_job(job_id, scan.run_replay)
+    await run_job(job_id, scan_jobs.run_replay)
 
 
 @dramatiq.actor(actor_name=scan_configs.PREVIEW_KIND, queue_name=scan_configs.QUEUE, time_limit=15 * 60 * 1000)
 async def scan_preview(job_id: str) -> None:
-    await run_job(job_id, scan.run_preview)
+    await run_job(job_id, scan_jobs.run_preview)
 
 
 @dramatiq.actor(actor_name=scan_configs.EVENT_GROUPS_KIND, queue_name=scan_configs.QUEUE, time_limit=15 * 60 * 1000)
 async def event_groups_apply(job_id: str) -> None:
-    await run_job(job_id, scan.run_event_groups)
+    await run_job(job_id, scan_jobs.run_event_groups)

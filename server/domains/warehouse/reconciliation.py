@@ -40,7 +40,7 @@ from server.domains.warehouse.models import (
     ShadowEvent,
     ShadowEventStatus,
 )
-from server.domains.warehouse.scan import refresh_drift_counts
+from server.domains.warehouse.observe import refresh_drift_counts
 from server.errors import DomainError, ErrorCode, invalid, not_found
 from server.runtime import Runtime
 from server.security.principal import Principal

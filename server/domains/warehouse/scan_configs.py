@@ -1,5 +1,5 @@
 """Scan configs (seed 003's scans tag): what to scan in a data source for one project, and the
-jobs that scan it (server/domains/warehouse/scan.py does the work).
+jobs that scan it (server/domains/warehouse/scan.py and scan_jobs.py do the work).
 
 - Editors create, change and delete scan configs; members read them and their job history.
 - Validation (VALIDATION user errors naming the input field, every bad field at once):
@@ -21,7 +21,7 @@ jobs that scan it (server/domains/warehouse/scan.py does the work).
   the interval.
 - Jobs (each a `jobs` row + a `scan_jobs` row, on the `scans` queue): `scan_run`, `scan_preview`
   (an unsaved config), `metrics_replay` (a required range), `event_groups_apply`. Cancelled
-  through `jobCancel`: the warehouse query in flight is stopped at once (scan.py `_warehouse`),
+  through `jobCancel`: the warehouse query in flight is stopped at once (scan_jobs.py `_warehouse`),
   otherwise the scan stops at its next phase (each chunk's aggregate and write, sampling, fields).
 
 Event group rules: `{"name": "checkout", "pattern": "^checkout\\."}` (name 1..100, pattern a

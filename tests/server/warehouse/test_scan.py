@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from server.domains.plan.models import Event, EventStatus, EventType, Field, FieldType, Project
-from server.domains.warehouse import scan
+from server.domains.warehouse import observe, scan, scan_jobs
 from server.domains.warehouse.connectors import open_connector
 from server.domains.warehouse.models import (
     BreakdownBucket,
@@ -179,8 +179,8 @@ async def test_scan_counts_exactly_and_is_idempotent(rt, warehouse, warehouse_ro
         assert last_seen is not None and START <= last_seen < END
 
         # Samples and field observations.
-        assert await scan.sample_shadow_events(rt, conn, config, START, END) == 2
-        found = await scan.observe_fields(rt, conn, config, await scan.load_plan(rt, world.project), START, END)
+        assert await observe.sample_shadow_events(rt, conn, config, START, END) == 2
+        found = await observe.observe_fields(rt, conn, config, await scan.load_plan(rt, world.project), START, END)
         assert found["drifts"] > 0 and found["contractViolations"] >= 2
     async with rt.db.session() as s:
         samples = (await s.execute(select(ShadowEvent.samples).where(
@@ -214,7 +214,7 @@ async def test_every_interval_buckets_like_python(rt, duckdb_warehouse, warehous
                                metric_breakdown_columns=[], app_version_column=None)
     async with open_connector(duckdb_warehouse[0]) as conn:
         await scan.scan_range(rt, conn, config, START, END)
-    expected = count_by(warehouse_rows, interval, start=scan._floor(START, interval), end=END)
+    expected = count_by(warehouse_rows, interval, start=scan.floor_at(START, interval), end=END)
     assert await buckets(rt, config, MetricScope.PROJECT, world.project) == {k[0]: n for k, n in expected.items()}
 
 
@@ -242,7 +242,7 @@ def test_chunks_align_to_buckets():
 
 def test_discover_json_paths():
     rows = [{"props": '{"page": {"title": "Home"}, "amount": 3}', "id": 1}, {"props": {"ref": {"a": {"b": 1}}}}]
-    assert scan.discover_json_paths(rows) == ["props.amount", "props.page.title", "props.ref.a.b"]
+    assert scan_jobs.discover_json_paths(rows) == ["props.amount", "props.page.title", "props.ref.a.b"]
 
 
 async def test_scheduler_creates_one_scan_per_due_config(rt):  # noqa: ANN001

@@ -13,7 +13,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from server.domains.plan.models import Field, FieldType
-from server.domains.warehouse import scan
+from server.domains.warehouse import observe, scan
 from server.domains.warehouse.connectors import open_connector
 from server.domains.warehouse.connectors.sql import bucket_start_of
 from server.domains.warehouse.models import (
@@ -148,7 +148,7 @@ async def test_scan_row_limit_observes_only_the_newest_rows(rt, warehouse, wareh
     roomy = await make_config(rt, world, db_type, scan_row_limit=len(warehouse_rows) + 1)
     async with connect() as conn:
         plan = await scan.load_plan(rt, world.project)
-        got = {c.id: await scan.observe_fields(rt, conn, c, plan, START, END) for c in (limited, unlimited, roomy)}
+        got = {c.id: await observe.observe_fields(rt, conn, c, plan, START, END) for c in (limited, unlimited, roomy)}
     assert got[limited.id]["observedRows"] == 500
     assert (got[limited.id]["scanRowLimit"], got[limited.id]["observeRowLimitReached"]) == (500, True)
     assert got[unlimited.id]["observedRows"] == len(warehouse_rows)
@@ -179,7 +179,7 @@ async def test_drifts_keep_one_observed_sample_value(rt, warehouse, warehouse_ro
                               field_type=FieldType.NUMBER, sort_order=9))
     async with connect() as conn:
         plan = await scan.load_plan(rt, world.project)
-        await scan.observe_fields(rt, conn, config, plan, START, END)
+        await observe.observe_fields(rt, conn, config, plan, START, END)
         async with rt.db.session() as s:
             drifts = {(r.event_type_id, r.field_name, r.drift_type): r for r in (await s.execute(
                 select(SchemaDrift).where(SchemaDrift.project_id == world.project))).scalars().all()}
@@ -194,9 +194,9 @@ async def test_drifts_keep_one_observed_sample_value(rt, warehouse, warehouse_ro
         props = "props::text" if db_type == DataSourceType.POSTGRES else "CAST(props AS VARCHAR)"
         config.base_query = (f"SELECT *, repeat('x', 300) AS blob FROM events "
                              f"WHERE event_type <> 'checkout' OR {props} LIKE '%Pricing%'")
-        await scan.observe_fields(rt, conn, config, await scan.load_plan(rt, world.project), START, END)
+        await observe.observe_fields(rt, conn, config, await scan.load_plan(rt, world.project), START, END)
     async with rt.db.session() as s:
         samples = {(r.field_name, r.drift_type): r.sample_value for r in (await s.execute(
             select(SchemaDrift).where(SchemaDrift.event_type_id == world.types["checkout"]))).scalars().all()}
     assert samples[("title", DriftType.NEW_FIELD)] == "Pricing"
-    assert samples[("blob", DriftType.TYPE_CHANGED)] == "x" * scan.SAMPLE_VALUE_MAX
+    assert samples[("blob", DriftType.TYPE_CHANGED)] == "x" * observe.SAMPLE_VALUE_MAX

@@ -18,7 +18,6 @@ it), `maximum_bytes_billed` (refuse queries that would scan more).
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import AsyncIterator
 from typing import Any

@@ -12,7 +12,6 @@ Extra params: `sslmode` (`disable`, `prefer`, `require`, `verify-ca`, `verify-fu
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
 
