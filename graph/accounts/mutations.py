@@ -25,7 +25,7 @@ from graph.accounts.inputs import (
 )
 from graph.accounts.types import ApiKey, Invite, Membership, NotificationPreference, Organization, User
 from graph.core.errors import UserError, mutate
-from graph.core.node import decode_id, to_global_id
+from graph.core.node import decode_id, load_one, to_global_id
 from server.domains.accounts import loaders
 from server.domains.accounts import service as accounts
 from server.errors import DomainError, invalid
@@ -204,9 +204,8 @@ class AccountsMutation:
 
         async def work() -> OrganizationInviteAcceptPayload:
             membership = await accounts.accept_invite(ctx.rt, ctx.principal, input.token, request_id=ctx.request_id)
-            org = await ctx.loader(loaders.load_organizations).load(membership.organization_id)
-            return OrganizationInviteAcceptPayload(membership=Membership.from_row(membership),
-                                                   organization=Organization.from_row(org) if org else None)
+            org = await load_one(info, loaders.load_organizations, Organization, membership.organization_id)
+            return OrganizationInviteAcceptPayload(membership=Membership.from_row(membership), organization=org)
 
         return await mutate(OrganizationInviteAcceptPayload, work)
 
@@ -229,9 +228,8 @@ class AccountsMutation:
         async def work() -> MembershipRemovePayload:
             m = await accounts.remove_membership(ctx.rt, ctx.principal, _decode(input.id, "Membership", "id"),
                                                  request_id=ctx.request_id)
-            org = await ctx.loader(loaders.load_organizations).load(m.organization_id)
-            return MembershipRemovePayload(removed_membership_id=to_global_id("Membership", m.id),
-                                           organization=Organization.from_row(org) if org else None)
+            org = await load_one(info, loaders.load_organizations, Organization, m.organization_id)
+            return MembershipRemovePayload(removed_membership_id=to_global_id("Membership", m.id), organization=org)
 
         return await mutate(MembershipRemovePayload, work)
 

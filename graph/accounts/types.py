@@ -13,7 +13,7 @@ from datetime import datetime
 import strawberry
 
 from graph.core.connections import Connection, connection_from_page
-from graph.core.node import Node, register_node, to_global_id
+from graph.core.node import Node, load_one, register_node, to_global_id
 from server.db.base import utcnow
 from server.db.paging import PageRequest, keyset_page
 from server.domains.accounts import loaders, notifications
@@ -94,13 +94,11 @@ class Membership(Node):
 
     @strawberry.field(description="The member (null only if they left in the meantime).")
     async def user(self, info: strawberry.Info) -> User | None:
-        row = await info.context.loader(loaders.load_users).load(self.user_id)
-        return User.from_row(row) if row else None
+        return await load_one(info, loaders.load_users, User, self.user_id)
 
     @strawberry.field
     async def organization(self, info: strawberry.Info) -> Organization | None:
-        row = await info.context.loader(loaders.load_organizations).load(self.organization_id)
-        return Organization.from_row(row) if row else None
+        return await load_one(info, loaders.load_organizations, Organization, self.organization_id)
 
 
 @strawberry.type(description="An invitation to join an organization, accepted with the emailed token. Owners only.")
@@ -122,15 +120,11 @@ class Invite(Node):
 
     @strawberry.field
     async def organization(self, info: strawberry.Info) -> Organization | None:
-        row = await info.context.loader(loaders.load_organizations).load(self.organization_id)
-        return Organization.from_row(row) if row else None
+        return await load_one(info, loaders.load_organizations, Organization, self.organization_id)
 
     @strawberry.field(description="Who sent the invite (null when they are gone).")
     async def invited_by(self, info: strawberry.Info) -> User | None:
-        if self.invited_by_id is None:
-            return None
-        row = await info.context.loader(loaders.load_users).load(self.invited_by_id)
-        return User.from_row(row) if row else None
+        return await load_one(info, loaders.load_users, User, self.invited_by_id)
 
 
 @strawberry.type(description="A personal API key (`Authorization: Bearer insk_...` or `Token insk_...`). Only its prefix is shown after creation.")
@@ -158,10 +152,7 @@ class ApiKey(Node):
 
     @strawberry.field(description="The organization the key is bound to (null when unbound or no longer yours).")
     async def organization(self, info: strawberry.Info) -> Organization | None:
-        if self.organization_id is None:
-            return None
-        row = await info.context.loader(loaders.load_organizations).load(self.organization_id)
-        return Organization.from_row(row) if row else None
+        return await load_one(info, loaders.load_organizations, Organization, self.organization_id)
 
 
 @strawberry.type(description="The channels one kind of event is delivered on (an empty list mutes it).")

@@ -11,7 +11,7 @@ import strawberry
 
 from graph.accounts.types import Organization
 from graph.core.errors import UserError, mutate
-from graph.core.node import decode_id, to_global_id
+from graph.core.node import decode_id, load_one, to_global_id
 from server.domains.accounts import loaders as account_loaders
 from server.domains.incidents import correlation_settings as service
 from server.errors import DomainError, invalid
@@ -67,8 +67,7 @@ class CorrelationSettings:
 
     @strawberry.field
     async def organization(self, info: strawberry.Info) -> Organization | None:
-        row = await info.context.loader(account_loaders.load_organizations).load(self.row_id)
-        return Organization.from_row(row) if row else None
+        return await load_one(info, account_loaders.load_organizations, Organization, self.row_id)
 
 
 @strawberry.type

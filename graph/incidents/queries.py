@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from graph.core.connections import Connection, connection_from_page
-from graph.core.node import decode_id
+from graph.core.node import decode_id, load_one
 from graph.incidents.inputs import AlertFilter, ChangeEventFilter, IncidentFilter
 from graph.incidents.types import Alert, ChangeEvent, Incident, IncidentOrder
 from server.db.paging import PageRequest, keyset_page
@@ -59,8 +59,7 @@ class IncidentsQuery:
 
     @strawberry.field(description="An incident you can see, by ID.")
     async def incident(self, info: strawberry.Info, id: strawberry.ID) -> Incident | None:
-        row = await info.context.loader(loaders.load_incidents).load(decode_id(id, "Incident"))
-        return Incident.from_row(row) if row else None
+        return await load_one(info, loaders.load_incidents, Incident, decode_id(id, "Incident"))
 
     @strawberry.field(description="Alerts of an organization, newest first.")
     async def alerts(self, info: strawberry.Info, organization_id: strawberry.ID, filter: AlertFilter | None = None,

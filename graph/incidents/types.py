@@ -12,7 +12,7 @@ import strawberry
 
 from graph.accounts.types import Organization, User
 from graph.core.connections import Connection, connection_from_page
-from graph.core.node import Node, register_node, to_global_id
+from graph.core.node import Node, load_one, register_node, to_global_id
 from graph.core.scalars import JSON
 from server.domains.accounts import loaders as account_loaders
 from server.domains.incidents import loaders
@@ -156,10 +156,7 @@ class Alert(Node):
 
     @strawberry.field(description="The incident the alert belongs to (null for a resolved alert that opened nothing).")
     async def incident(self, info: strawberry.Info) -> Incident | None:
-        if self.incident_row_id is None:
-            return None
-        row = await info.context.loader(loaders.load_incidents).load(self.incident_row_id)
-        return Incident.from_row(row) if row else None
+        return await load_one(info, loaders.load_incidents, Incident, self.incident_row_id)
 
 
 @strawberry.type(description="One change to an incident, in order: opened, alert correlated, acknowledged, merged, ...")
@@ -182,15 +179,11 @@ class TimelineEntry(Node):
 
     @strawberry.field(description="Who made the change; null for changes the system made (alerts, auto-resolve).")
     async def actor(self, info: strawberry.Info) -> User | None:
-        if self.actor_row_id is None:
-            return None
-        row = await info.context.loader(account_loaders.load_users).load(self.actor_row_id)
-        return User.from_row(row) if row else None
+        return await load_one(info, account_loaders.load_users, User, self.actor_row_id)
 
     @strawberry.field
     async def incident(self, info: strawberry.Info) -> Incident | None:
-        row = await info.context.loader(loaders.load_incidents).load(self.incident_row_id)
-        return Incident.from_row(row) if row else None
+        return await load_one(info, loaders.load_incidents, Incident, self.incident_row_id)
 
 
 @strawberry.type(description="An incident: alerts from monitoring tools that belong together, and what people did about them.")
@@ -239,35 +232,25 @@ class Incident(Node):
             resolved_by_row_id=row.resolved_by_id,
         )
 
-    async def _user(self, info: strawberry.Info, user_id: uuid.UUID | None) -> User | None:
-        if user_id is None:
-            return None
-        row = await info.context.loader(account_loaders.load_users).load(user_id)
-        return User.from_row(row) if row else None
-
     @strawberry.field
     async def organization(self, info: strawberry.Info) -> Organization | None:
-        row = await info.context.loader(account_loaders.load_organizations).load(self.organization_row_id)
-        return Organization.from_row(row) if row else None
+        return await load_one(info, account_loaders.load_organizations, Organization, self.organization_row_id)
 
     @strawberry.field(description="The member working on it.")
     async def assignee(self, info: strawberry.Info) -> User | None:
-        return await self._user(info, self.assignee_row_id)
+        return await load_one(info, account_loaders.load_users, User, self.assignee_row_id)
 
     @strawberry.field
     async def acknowledged_by(self, info: strawberry.Info) -> User | None:
-        return await self._user(info, self.acknowledged_by_row_id)
+        return await load_one(info, account_loaders.load_users, User, self.acknowledged_by_row_id)
 
     @strawberry.field(description="Who resolved it; null when it resolved itself (all alerts resolved).")
     async def resolved_by(self, info: strawberry.Info) -> User | None:
-        return await self._user(info, self.resolved_by_row_id)
+        return await load_one(info, account_loaders.load_users, User, self.resolved_by_row_id)
 
     @strawberry.field(description="The incident this one was merged into (status MERGED).")
     async def merged_into_incident(self, info: strawberry.Info) -> Incident | None:
-        if self.merged_into_row_id is None:
-            return None
-        row = await info.context.loader(loaders.load_incidents).load(self.merged_into_row_id)
-        return Incident.from_row(row) if row else None
+        return await load_one(info, loaders.load_incidents, Incident, self.merged_into_row_id)
 
     @strawberry.field(description="Incidents merged into this one, oldest first.")
     async def merged_incidents(self, info: strawberry.Info, first: int | None = None, after: str | None = None,

@@ -17,7 +17,7 @@ import strawberry
 from graph.accounts.types import Organization
 from graph.core.connections import Connection, connection_from_page
 from graph.core.errors import UserError, mutate
-from graph.core.node import Node, decode_id, register_node, to_global_id
+from graph.core.node import Node, decode_id, load_one, register_node, to_global_id
 from graph.core.scalars import JSON
 from server.db.paging import PageRequest, keyset_page
 from server.domains.accounts import loaders as account_loaders
@@ -105,8 +105,7 @@ class WebhookConfig(Node):
 
     @strawberry.field
     async def organization(self, info: strawberry.Info) -> Organization | None:
-        row = await info.context.loader(account_loaders.load_organizations).load(self.organization_id)
-        return Organization.from_row(row) if row else None
+        return await load_one(info, account_loaders.load_organizations, Organization, self.organization_id)
 
 
 @strawberry.type(description="One inbound webhook request and its outcome. Accepted deliveries keep their raw body, "
@@ -145,10 +144,7 @@ class WebhookDelivery(Node):
 
     @strawberry.field(description="The config whose key it came with (null once that config is deleted).")
     async def config(self, info: strawberry.Info) -> WebhookConfig | None:
-        if self.config_id is None:
-            return None
-        row = await info.context.loader(service.load_webhook_configs).load(self.config_id)
-        return WebhookConfig.from_row(row) if row else None
+        return await load_one(info, service.load_webhook_configs, WebhookConfig, self.config_id)
 
     @strawberry.field(description="The body as received (UTF-8; invalid bytes replaced). Null when none was kept: "
                                   "duplicates, and refusals before the sender proved its key and signature.")

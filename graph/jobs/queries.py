@@ -3,7 +3,7 @@ from __future__ import annotations
 import strawberry
 
 from graph.core.connections import Connection, connection_from_page
-from graph.core.node import decode_id
+from graph.core.node import decode_id, load_one
 from graph.jobs.types import Job, JobStatus
 from server.db.paging import PageRequest, keyset_page
 from server.jobs import service as jobs
@@ -14,8 +14,7 @@ from server.jobs.models import Job as JobRow
 class JobsQuery:
     @strawberry.field(description="A job you can see, by ID.")
     async def job(self, info: strawberry.Info, id: strawberry.ID) -> Job | None:
-        row = await info.context.loader(jobs.load_jobs).load(decode_id(id, "Job"))
-        return Job.from_row(row) if row else None
+        return await load_one(info, jobs.load_jobs, Job, decode_id(id, "Job"))
 
     @strawberry.field(description="Jobs of an organization, newest first.")
     async def jobs(self, info: strawberry.Info, organization_id: strawberry.ID, kind: str | None = None,

@@ -9,7 +9,7 @@ import uuid
 import strawberry
 
 from graph.accounts.types import User
-from graph.core.node import Node, to_global_id
+from graph.core.node import Node, load_one, to_global_id
 from server.domains.accounts.loaders import load_users
 from graph.core.scalars import JSON
 from server.domains.platform.models import AuditEntry as AuditRow
@@ -41,11 +41,7 @@ class AuditEntry(Node):
             return None
         if self.prefetched_actor is not None:
             return self.prefetched_actor if isinstance(self.prefetched_actor, User) else None
-        return self._load_actor(info)
-
-    async def _load_actor(self, info: strawberry.Info) -> User | None:
-        row = await info.context.loader(load_users).load(self.actor_row_id)
-        return User.from_row(row) if row else None
+        return load_one(info, load_users, User, self.actor_row_id)
 
     @classmethod
     async def prefetch_actors(cls, info: strawberry.Info, entries: list["AuditEntry"]) -> None:
