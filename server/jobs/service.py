@@ -62,6 +62,20 @@ class JobFailed(Exception):
         self.message = message
 
 
+async def payload_row(rt: Runtime, job: Job, model: Any, key: str, what: str) -> Any:
+    """The row of `model` whose id the job's payload names under `key`, of the job's own
+    organization; JobFailed ("the job names no <what>" / "the <what> was deleted") otherwise."""
+    try:
+        row_id = uuid.UUID(str((job.payload or {}).get(key)))
+    except ValueError:
+        raise JobFailed(f"the job names no {what}") from None
+    async with rt.db.session() as s:
+        row = await s.get(model, row_id)
+    if row is None or row.organization_id != job.organization_id:
+        raise JobFailed(f"the {what} was deleted")
+    return row
+
+
 @contextlib.contextmanager
 def running_attempt(job_id: uuid.UUID, attempt: int) -> Iterator[None]:
     token = _running.set((job_id, attempt))

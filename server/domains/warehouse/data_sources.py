@@ -483,14 +483,7 @@ async def _record_test(rt: Runtime, data_source_id: uuid.UUID, status: Connectio
 async def run_test(rt: Runtime, job: Job) -> dict:
     """The `data_source_test` job: connect, ask the server's version, record the outcome on the
     data source. A failure fails the job with the reason (JobFailed: no retry)."""
-    try:
-        data_source_id = uuid.UUID(str((job.payload or {}).get("dataSourceId")))
-    except ValueError:
-        raise jobs.JobFailed("the job names no data source") from None
-    async with rt.db.session() as s:
-        ds = await s.get(DataSource, data_source_id)
-    if ds is None or ds.organization_id != job.organization_id:
-        raise jobs.JobFailed("the data source was deleted")
+    ds = await jobs.payload_row(rt, job, DataSource, "dataSourceId", "data source")
     await jobs.report_progress(rt, job.id, 0.1, f"connecting to {ds.name}")
     try:
         async with open_connector(spec_for(rt.settings, ds)) as conn:

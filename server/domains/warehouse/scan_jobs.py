@@ -45,15 +45,7 @@ async def _warehouse(rt: Runtime, ds: DataSource, job: Job) -> AsyncIterator[Con
 
 
 async def _scan_job(rt: Runtime, job: Job) -> ScanJob:
-    try:
-        sid = uuid.UUID(str((job.payload or {}).get("scanJobId")))
-    except ValueError:
-        raise jobs.JobFailed("the job names no scan job") from None
-    async with rt.db.session() as s:
-        row = await s.get(ScanJob, sid)
-    if row is None or row.organization_id != job.organization_id:
-        raise jobs.JobFailed("the scan job was deleted")
-    return row
+    return await jobs.payload_row(rt, job, ScanJob, "scanJobId", "scan job")
 
 
 async def _finish(rt: Runtime, scan_job_id: uuid.UUID, stats: dict | None = None, error: str | None = None) -> None:
@@ -94,14 +86,10 @@ async def _tracked(rt: Runtime, job: Job, work: Any) -> dict:
 
 
 async def _config_and_source(rt: Runtime, job: Job) -> tuple[ScanConfig, DataSource]:
-    try:
-        cid = uuid.UUID(str((job.payload or {}).get("scanConfigId")))
-    except ValueError:
-        raise jobs.JobFailed("the job names no scan config") from None
+    config = await jobs.payload_row(rt, job, ScanConfig, "scanConfigId", "scan config")
     async with rt.db.session() as s:
-        config = await s.get(ScanConfig, cid)
-        ds = await s.get(DataSource, config.data_source_id) if config is not None else None
-    if config is None or ds is None or config.organization_id != job.organization_id:
+        ds = await s.get(DataSource, config.data_source_id)
+    if ds is None:
         raise jobs.JobFailed("the scan config was deleted")
     return config, ds
 
