@@ -20,7 +20,10 @@ Correlation (server/domains/incidents/correlation.py decides)
   records why (`correlation_reason`, `correlation_score`, `correlation_detail`); the alert that
   opened an incident has no reason.
 - A repeat of an open alert keeps its incident warm: the incident's last alert time and the
-  service's "last seen" move to now.
+  service's "last seen" move to now, written at most every `WARM_EVERY` (10 s) unless the repeat
+  raises the incident's severity: a source repeating its alerts every few seconds would otherwise
+  rewrite each of its incidents in every transaction, for times that matter to minutes-wide
+  correlation windows.
 - When an alert resolves and its incident has no firing alert left, the incident resolves itself
   if the organization's `auto_resolve` (default on) says so; a resolved incident's services are
   counted in the organization's co-occurrence model.
@@ -82,6 +85,7 @@ from server.domains.incidents.normalizers.types import Normalized, NormalizedAle
 from server.domains.incidents.timeline import Timeline, TimelineKind
 from server.runtime import Runtime
 
+WARM_EVERY = timedelta(seconds=10)  # see the module docstring
 OPEN_STATUSES = (IncidentStatus.INVESTIGATING, IncidentStatus.ACKNOWLEDGED)
 _TEXT_ARRAY = ARRAY(String)
 
@@ -445,12 +449,14 @@ class _Run:
         raised = max_severity(incident.severity, severity)
         if raised != incident.severity:
             incident.severity = raised
+            incident.changed = True
             self.events.add(IncidentEventKind.UPDATED, incident.id)
+        if self.now - incident.last_alert_at >= WARM_EVERY:
+            incident.changed = True
         facts = AlertFacts(fingerprint=_fingerprint(a), title=a.title or "", at=self.now, service=a.service,
                            environment=a.environment, group_key=_group_key(a))
         incident.facts = incident.facts.with_alert(facts)
         incident.last_alert_at = max(incident.last_alert_at, self.now)
-        incident.changed = True
         self.alert_ids[current.id] = None
         self.incident_ids[incident.id] = None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from server.domains.incidents.ingest import WARM_EVERY
 from server.domains.incidents.models import AiStatus, AlertStatus, IncidentStatus, Severity
 from tests.server.incidents.pipeline.support import (
     alert,
@@ -61,6 +62,28 @@ async def test_a_repeat_of_an_open_alert_updates_it_instead_of_adding_one(rt, ow
     assert incident.severity == Severity.CRITICAL  # escalated to the highest
     assert incident.correlated_alert_count == 1 and incident.last_alert_at == later
     assert [e.kind for e in await timeline_of(rt, incident.id)] == ["created"]  # a repeat is no new entry
+
+
+async def test_repeats_keep_the_incident_warm_at_most_every_ten_seconds(rt, owner):
+    """Each repeat updates its alert; the incident's last alert time is written only once it is
+    10 s old (or when the repeat raises its severity), not in every delivery."""
+    _, org = owner
+    t0 = now()
+    await ingest(rt, org, alert("fp-1", severity="low"), now=t0)
+    [opened] = await incidents_of(rt, org)
+    for seconds in (2, 5, 9):
+        await ingest(rt, org, alert("fp-1", severity="low"), now=t0 + WARM_EVERY * seconds / 10)
+    [incident] = await incidents_of(rt, org)
+    [a] = await alerts_of(rt, org)
+    assert a.occurrence_count == 4 and a.last_seen_at == t0 + WARM_EVERY * 9 / 10
+    assert (incident.revision, incident.last_alert_at) == (opened.revision, t0)  # not rewritten
+    await ingest(rt, org, alert("fp-1", severity="high"), now=t0 + WARM_EVERY * 95 / 100)  # raises severity
+    [incident] = await incidents_of(rt, org)
+    assert incident.severity == Severity.HIGH and incident.last_alert_at == t0 + WARM_EVERY * 95 / 100
+    later = incident.last_alert_at + WARM_EVERY
+    await ingest(rt, org, alert("fp-1", severity="low"), now=later)
+    [incident] = await incidents_of(rt, org)
+    assert incident.last_alert_at == later and incident.severity == Severity.HIGH
 
 
 async def test_severity_of_an_incident_never_drops_when_an_alert_repeats_lower(rt, owner):
