@@ -441,8 +441,6 @@ async def _first_refusal_of_window(rt: Runtime, config_id: uuid.UUID, now: datet
         return False
 
 
-# One statement: find an accepted delivery this one repeats (same body or same provider delivery id,
-# same config, within the window) and insert this one, ACCEPTED with its body, or DUPLICATE without.
 def earliest_accepted(config_id: str, sha: str, pdid: str, since: str) -> str:
     """SQL: the accepted delivery of the config since `since` with the same body or the same
     provider delivery id (the arguments are SQL expressions; a key has at most one accepted
@@ -697,4 +695,4 @@ async def load_delivery_bodies(rt: Runtime, principal: Principal, ids: list[uuid
 
 
 __all__ = ["Answer", "DeliveryFilter", "DeliveryRejected", "Incoming", "Unavailable", "deliveries_query", "is_unavailable",
-           "load_delivery_bodies", "load_webhook_deliveries", "receive", "replay"]
+           "load_delivery_bodies", "load_webhook_deliveries", "replay"]
