@@ -10,6 +10,10 @@ exact time. A fill factor of 50 leaves room on each page for the new row version
 The foreign key of change events to their delivery is checked at commit: a delivery's row is now
 written after what it brings in, in the same transaction (server/domains/incidents/delivery_rows.py).
 
+The incidents' GIN indexes keep a pending list of at most 128 kB (default 4 MB): the insert that
+found it full merged it into the index inside that delivery's write statement, 40 to 60 ms once every
+few seconds under load (the ingestion p99); small lists merge in a millisecond or two.
+
 `ix_alerts_incident_id` is dropped: `ix_alerts_incident_status` (incident_id, status) serves every
 lookup by incident, and each alert insert paid for both.
 
@@ -28,6 +32,8 @@ branch_labels = None
 depends_on = None
 
 FK = 'fk_change_events_delivery_id_webhook_deliveries'
+GIN_INDEXES = ('ix_incidents_fingerprints', 'ix_incidents_group_keys', 'ix_incidents_affected_services',
+               'ix_incidents_title_words')
 OPEN = sa.text("status IN ('investigating', 'acknowledged')")
 
 
@@ -41,6 +47,8 @@ def upgrade() -> None:
     op.execute("ALTER TABLE incidents SET (fillfactor = 50)")
     op.drop_index('ix_alerts_incident_id', table_name='alerts')
     _delivery_fk(deferred=True)
+    for index in GIN_INDEXES:
+        op.execute(f"ALTER INDEX {index} SET (gin_pending_list_limit = 128)")
 
 
 def _delivery_fk(*, deferred: bool) -> None:
@@ -50,6 +58,8 @@ def _delivery_fk(*, deferred: bool) -> None:
 
 
 def downgrade() -> None:
+    for index in GIN_INDEXES:
+        op.execute(f"ALTER INDEX {index} RESET (gin_pending_list_limit)")
     _delivery_fk(deferred=False)
     op.create_index('ix_alerts_incident_id', 'alerts', ['incident_id'])
     op.execute("ALTER TABLE incidents RESET (fillfactor)")

@@ -126,6 +126,8 @@ class WebhookDelivery(IdMixin, TimestampMixin, Base):
     )
 
 
+# GIN indexes of incidents: a small pending list, merged often and quickly (migration 0006).
+_SMALL_PENDING = {"gin_pending_list_limit": 128}
 WINDOW_BIN = "5 minutes"
 WINDOW_AT_SQL = f"date_bin('{WINDOW_BIN}', last_alert_at, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
 
@@ -178,12 +180,14 @@ class Incident(IdMixin, TimestampMixin, Base):
         Index("ix_incidents_org_status_started", "organization_id", "status", "started_at"),
         Index("ix_incidents_org_environment_started", "organization_id", "environment", "started_at"),
         Index("ix_incidents_org_source_started", "organization_id", "source", "started_at"),
-        Index("ix_incidents_affected_services", "affected_services", postgresql_using="gin"),
-        Index("ix_incidents_title_words", text("to_tsvector('simple', title)"), postgresql_using="gin"),
+        Index("ix_incidents_affected_services", "affected_services", postgresql_using="gin",
+              postgresql_with=_SMALL_PENDING),
+        Index("ix_incidents_title_words", text("to_tsvector('simple', title)"), postgresql_using="gin",
+              postgresql_with=_SMALL_PENDING),
         Index("ix_incidents_open", "organization_id", "window_at",
               postgresql_where=text("status IN ('investigating', 'acknowledged')")),
-        Index("ix_incidents_fingerprints", "fingerprints", postgresql_using="gin"),
-        Index("ix_incidents_group_keys", "group_keys", postgresql_using="gin"),
+        Index("ix_incidents_fingerprints", "fingerprints", postgresql_using="gin", postgresql_with=_SMALL_PENDING),
+        Index("ix_incidents_group_keys", "group_keys", postgresql_using="gin", postgresql_with=_SMALL_PENDING),
     )
 
 
