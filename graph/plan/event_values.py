@@ -19,7 +19,7 @@ import strawberry
 
 from graph.accounts.types import User
 from graph.core.connections import Connection, connection_from_page
-from graph.core.node import to_global_id
+from graph.core.node import load_one, to_global_id
 from graph.core.scalars import JSON
 from server.domains.accounts import loaders as account_loaders
 from server.domains.plan import event_loaders, loaders
@@ -104,10 +104,7 @@ class EventHistoryEntry:
 
     @strawberry.field(description="The member who made the change (null once they left your organizations).")
     async def actor(self, info: strawberry.Info) -> User | None:
-        if self.actor_row_id is None:
-            return None
-        row = await info.context.loader(account_loaders.load_users).load(self.actor_row_id)
-        return User.from_row(row) if row else None
+        return await load_one(info, account_loaders.load_users, User, self.actor_row_id)
 
 
 def _limit(first: int | None) -> int | None:

@@ -16,7 +16,7 @@ import strawberry
 
 from graph.core.connections import Connection, connection_from_page
 from graph.core.errors import UserError, mutate
-from graph.core.node import decode_id, to_global_id
+from graph.core.node import decode_id, load_one, to_global_id
 from graph.plan.types import Event, EventStatus, Project
 from server.db.paging import PageRequest, keyset_page
 from server.domains.plan import events, loaders
@@ -319,8 +319,7 @@ class EventsQuery:
 
     @strawberry.field(description="An event you can see, by ID.")
     async def event(self, info: strawberry.Info, id: strawberry.ID) -> Event | None:
-        row = await info.context.loader(loaders.load_events).load(decode_id(id, "Event"))
-        return Event.from_row(row) if row else None
+        return await load_one(info, loaders.load_events, Event, decode_id(id, "Event"))
 
     @strawberry.field(description="The distinct tags of a project's events with how many events carry each, by tag.")
     async def tags(self, info: strawberry.Info, project_id: strawberry.ID) -> list[TagCount]:

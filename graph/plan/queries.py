@@ -9,7 +9,7 @@ import enum
 import strawberry
 
 from graph.core.connections import Connection, connection_from_page
-from graph.core.node import decode_id
+from graph.core.node import decode_id, load_one
 from graph.plan.types import Project
 from server.db.paging import PageRequest, keyset_page
 from server.domains.plan import loaders, projects
@@ -52,8 +52,7 @@ class PlanQuery:
 
     @strawberry.field(description="A project you can see, by ID.")
     async def project(self, info: strawberry.Info, id: strawberry.ID) -> Project | None:
-        row = await info.context.loader(loaders.load_projects).load(decode_id(id, "Project"))
-        return Project.from_row(row) if row else None
+        return await load_one(info, loaders.load_projects, Project, decode_id(id, "Project"))
 
     @strawberry.field(description="A project you can see, by its slug in an organization.")
     async def project_by_slug(self, info: strawberry.Info, organization_id: strawberry.ID, slug: str) -> Project | None:

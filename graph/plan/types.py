@@ -119,8 +119,7 @@ class Project(Node):
 
     @strawberry.field
     async def organization(self, info: strawberry.Info) -> Organization | None:
-        row = await info.context.loader(account_loaders.load_organizations).load(self.organization_row_id)
-        return Organization.from_row(row) if row else None
+        return await load_one(info, account_loaders.load_organizations, Organization, self.organization_row_id)
 
     @strawberry.field(description="Who created it (null once they left your organizations).")
     async def created_by(self, info: strawberry.Info) -> User | None:
@@ -420,8 +419,7 @@ class EventPhoto(Node):
 
     @strawberry.field
     async def event(self, info: strawberry.Info) -> Event | None:
-        row = await info.context.loader(loaders.load_events).load(self.event_row_id)
-        return Event.from_row(row) if row else None
+        return await load_one(info, loaders.load_events, Event, self.event_row_id)
 
     @strawberry.field
     async def uploaded_by(self, info: strawberry.Info) -> User | None:
@@ -461,15 +459,11 @@ class PhotoComment(Node):
 
     @strawberry.field
     async def photo(self, info: strawberry.Info) -> EventPhoto | None:
-        row = await info.context.loader(loaders.load_event_photos).load(self.photo_row_id)
-        return EventPhoto.from_row(row) if row else None
+        return await load_one(info, loaders.load_event_photos, EventPhoto, self.photo_row_id)
 
     @strawberry.field(description="The comment this one replies to (null for a top-level comment).")
     async def parent(self, info: strawberry.Info) -> PhotoComment | None:
-        if self.parent_row_id is None:
-            return None
-        row = await info.context.loader(loaders.load_photo_comments).load(self.parent_row_id)
-        return PhotoComment.from_row(row) if row else None
+        return await load_one(info, loaders.load_photo_comments, PhotoComment, self.parent_row_id)
 
     @strawberry.field
     async def author(self, info: strawberry.Info) -> User | None:

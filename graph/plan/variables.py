@@ -11,7 +11,7 @@ import strawberry
 
 from graph.core.connections import Connection, connection_from_page
 from graph.core.errors import UserError, mutate
-from graph.core.node import Node, decode_id, register_node, to_global_id
+from graph.core.node import Node, decode_id, load_one, register_node, to_global_id
 from graph.plan.mutations import decode_input_id
 from graph.plan.types import Variable, VariableType
 from server.db.paging import PageRequest, keyset_page
@@ -39,8 +39,7 @@ class VariableValue(Node):
 
     @strawberry.field
     async def variable(self, info: strawberry.Info) -> Variable | None:
-        row = await info.context.loader(loaders.load_variables).load(self.variable_row_id)
-        return Variable.from_row(row) if row else None
+        return await load_one(info, loaders.load_variables, Variable, self.variable_row_id)
 
 
 register_node("VariableValue", VariableValue, service.load_variable_values)

@@ -8,7 +8,7 @@ import strawberry
 
 from graph.core.connections import Connection, connection_from_page
 from graph.core.errors import UserError, mutate
-from graph.core.node import decode_id, to_global_id
+from graph.core.node import decode_id, load_one, to_global_id
 from graph.core.scalars import JSON
 from graph.jobs.types import Job
 from graph.plan.common import decode_input_id, maybe
@@ -113,8 +113,7 @@ class DataSourcesQuery:
 
     @strawberry.field(description="A data source you can see, by ID.")
     async def data_source(self, info: strawberry.Info, id: strawberry.ID) -> DataSource | None:
-        row = await info.context.loader(data_sources.load_data_sources).load(decode_id(id, "DataSource"))
-        return DataSource.from_row(row) if row else None
+        return await load_one(info, data_sources.load_data_sources, DataSource, decode_id(id, "DataSource"))
 
 
 @strawberry.type

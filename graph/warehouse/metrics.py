@@ -14,7 +14,7 @@ from typing import Annotated
 import strawberry
 
 from graph.core.cost import COST_ITEMS
-from graph.core.node import decode_id, to_global_id
+from graph.core.node import decode_id, load_one, to_global_id
 from graph.core.scalars import JSON, BigInt
 from graph.core.selection import selects
 from graph.plan.events import EventFilter, _filter, _readable_project
@@ -137,10 +137,7 @@ class MetricSeries:
 
 
 async def _event(info: strawberry.Info, event_id: uuid.UUID | None) -> Event | None:
-    if event_id is None:
-        return None
-    row = await info.context.loader(plan_loaders.load_events).load(event_id)
-    return Event.from_row(row) if row else None
+    return await load_one(info, plan_loaders.load_events, Event, event_id)
 
 
 @strawberry.type(description="Series of many events at once.")

@@ -154,8 +154,7 @@ class DataSource(Node):
 
     @strawberry.field
     async def organization(self, info: strawberry.Info) -> Organization | None:
-        row = await info.context.loader(account_loaders.load_organizations).load(self.organization_row_id)
-        return Organization.from_row(row) if row else None
+        return await load_one(info, account_loaders.load_organizations, Organization, self.organization_row_id)
 
     @strawberry.field(description="Who created it (null once they left your organizations).")
     async def created_by(self, info: strawberry.Info) -> User | None:
@@ -263,8 +262,7 @@ class ScanJob(Node):
 
     @strawberry.field(description="Status, progress, result and error of the run.")
     async def job(self, info: strawberry.Info) -> Job | None:
-        row = await info.context.loader(jobs.load_jobs).load(self.job_row_id)
-        return Job.from_row(row) if row else None
+        return await load_one(info, jobs.load_jobs, Job, self.job_row_id)
 
     @strawberry.field(description="Null for the preview of an unsaved config.")
     async def scan_config(self, info: strawberry.Info) -> ScanConfig | None:
@@ -317,10 +315,7 @@ class ShadowEvent(Node):
 
     @strawberry.field(description="The plan event it became (when accepted).")
     async def accepted_event(self, info: strawberry.Info) -> Event | None:
-        if self.accepted_event_row_id is None:
-            return None
-        row = await info.context.loader(plan_loaders.load_events).load(self.accepted_event_row_id)
-        return Event.from_row(row) if row else None
+        return await load_one(info, plan_loaders.load_events, Event, self.accepted_event_row_id)
 
     @strawberry.field
     async def resolved_by(self, info: strawberry.Info) -> User | None:
