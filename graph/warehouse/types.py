@@ -22,7 +22,7 @@ from graph.accounts.types import Organization, User
 from graph.core.node import Node, load_one, register_node, to_global_id
 from graph.core.scalars import JSON, BigInt
 from graph.jobs.types import Job
-from graph.plan.types import Event, EventType, Project
+from graph.plan.types import Event, EventType, Project, _event_type, _project, _user
 from server.domains.accounts import loaders as account_loaders
 from server.domains.plan import loaders as plan_loaders
 from server.domains.warehouse import data_sources, loaders
@@ -54,18 +54,6 @@ ShadowEventStatus = strawberry.enum(ShadowEventStatusEnum, name="ShadowEventStat
 DriftType = strawberry.enum(DriftTypeEnum, name="DriftType",
                             description="How a field's warehouse shape differs from the plan.")
 DriftStatus = strawberry.enum(DriftStatusEnum, name="DriftStatus", description="What was decided about a schema drift.")
-
-
-async def _user(info: strawberry.Info, user_id: uuid.UUID | None) -> User | None:
-    return await load_one(info, account_loaders.load_users, User, user_id)
-
-
-async def _project(info: strawberry.Info, project_id: uuid.UUID | None) -> Project | None:
-    return await load_one(info, plan_loaders.load_projects, Project, project_id)
-
-
-async def _event_type(info: strawberry.Info, event_type_id: uuid.UUID | None) -> EventType | None:
-    return await load_one(info, plan_loaders.load_event_types, EventType, event_type_id)
 
 
 async def _data_source(info: strawberry.Info, data_source_id: uuid.UUID | None) -> "DataSource | None":

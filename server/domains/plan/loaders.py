@@ -32,7 +32,9 @@ from server.runtime import Runtime
 from server.security.principal import Principal
 
 
-async def _by_id(rt: Runtime, principal: Principal, model: Any, ids: list[uuid.UUID]) -> list[Any]:
+async def visible_by_id(rt: Runtime, principal: Principal, model: Any, ids: list[uuid.UUID]) -> list[Any]:
+    """Rows of a project-scoped `model` by id, in key order, None where the principal may not see
+    them (access.visible); the warehouse's project rows follow the same rule and use it too."""
     if not ids or not principal.authenticated or not principal.organization_ids:
         return [None] * len(ids)
     async with rt.db.session() as s:
@@ -42,43 +44,43 @@ async def _by_id(rt: Runtime, principal: Principal, model: Any, ids: list[uuid.U
 
 
 async def load_projects(rt: Runtime, principal: Principal, ids: list[uuid.UUID]) -> list[Project | None]:
-    return await _by_id(rt, principal, Project, ids)
+    return await visible_by_id(rt, principal, Project, ids)
 
 
 async def load_event_types(rt: Runtime, principal: Principal, ids: list[uuid.UUID]) -> list[EventType | None]:
-    return await _by_id(rt, principal, EventType, ids)
+    return await visible_by_id(rt, principal, EventType, ids)
 
 
 async def load_event_type_owners(rt: Runtime, principal: Principal, ids: list[uuid.UUID]) -> list[EventTypeOwner | None]:
-    return await _by_id(rt, principal, EventTypeOwner, ids)
+    return await visible_by_id(rt, principal, EventTypeOwner, ids)
 
 
 async def load_fields(rt: Runtime, principal: Principal, ids: list[uuid.UUID]) -> list[Field | None]:
-    return await _by_id(rt, principal, Field, ids)
+    return await visible_by_id(rt, principal, Field, ids)
 
 
 async def load_meta_fields(rt: Runtime, principal: Principal, ids: list[uuid.UUID]) -> list[MetaField | None]:
-    return await _by_id(rt, principal, MetaField, ids)
+    return await visible_by_id(rt, principal, MetaField, ids)
 
 
 async def load_events(rt: Runtime, principal: Principal, ids: list[uuid.UUID]) -> list[Event | None]:
-    return await _by_id(rt, principal, Event, ids)
+    return await visible_by_id(rt, principal, Event, ids)
 
 
 async def load_variables(rt: Runtime, principal: Principal, ids: list[uuid.UUID]) -> list[Variable | None]:
-    return await _by_id(rt, principal, Variable, ids)
+    return await visible_by_id(rt, principal, Variable, ids)
 
 
 async def load_relations(rt: Runtime, principal: Principal, ids: list[uuid.UUID]) -> list[Relation | None]:
-    return await _by_id(rt, principal, Relation, ids)
+    return await visible_by_id(rt, principal, Relation, ids)
 
 
 async def load_event_photos(rt: Runtime, principal: Principal, ids: list[uuid.UUID]) -> list[EventPhoto | None]:
-    return await _by_id(rt, principal, EventPhoto, ids)
+    return await visible_by_id(rt, principal, EventPhoto, ids)
 
 
 async def load_photo_comments(rt: Runtime, principal: Principal, ids: list[uuid.UUID]) -> list[PhotoComment | None]:
-    return await _by_id(rt, principal, PhotoComment, ids)
+    return await visible_by_id(rt, principal, PhotoComment, ids)
 
 
 # --- project summaries ------------------------------------------------------------------------
