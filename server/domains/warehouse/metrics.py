@@ -207,6 +207,26 @@ def fill_range(start: datetime, end: datetime, source: Source) -> tuple[datetime
     return first, last_bucket(stop, source.interval)
 
 
+async def _project_scope(session: AsyncSession, principal: Principal, project_id: uuid.UUID, kind: MetricScope,
+                         scope_id: uuid.UUID | None, scan_config_id: uuid.UUID | None) -> tuple[Project, Scope]:
+    """The readable project, the scope asked for, and a check that a named config is the project's."""
+    project = await project_of(session, principal, project_id)
+    scope = await resolve_scope(session, principal, project, kind, scope_id)
+    await check_config(session, project, scan_config_id)
+    return project, scope
+
+
+async def _scope_source(session: AsyncSession, project: Project, scope: Scope, start: datetime, end: datetime,
+                        scan_config_id: uuid.UUID | None) -> tuple[Series, Source | None]:
+    """An empty series of the scope over [start, end) and the config that counted it (named on the
+    series), or None when no config has."""
+    series = Series(scope.kind, scope.id, project.id, start, end)
+    source = (await pick_sources(session, project.id, scope.kind, [scope.id], scan_config_id)).get(scope.id)
+    if source is not None:
+        series.scan_config_id, series.interval = source.scan_config_id, source.interval
+    return series, source
+
+
 # --- series ------------------------------------------------------------------------------------
 
 @dataclass
@@ -291,9 +311,7 @@ async def metric_series(rt: Runtime, principal: Principal, project_id: uuid.UUID
                         scan_config_id: uuid.UUID | None = None) -> Series:
     start, end = resolve_range(from_, to)
     async with rt.db.session() as s:
-        project = await project_of(s, principal, project_id)
-        scope = await resolve_scope(s, principal, project, kind, scope_id)
-        await check_config(s, project, scan_config_id)
+        project, scope = await _project_scope(s, principal, project_id, kind, scope_id, scan_config_id)
         return (await read_series(s, project, scope.kind, [scope.id], start, end, scan_config_id))[0]
 
 
@@ -450,14 +468,10 @@ async def seasonality_heatmap(rt: Runtime, principal: Principal, project_id: uui
     Monday): the heatmap means something for 15m..6h intervals."""
     start, end = resolve_range(from_, to, HEATMAP_DEFAULT_RANGE)
     async with rt.db.session() as s:
-        project = await project_of(s, principal, project_id)
-        scope = await resolve_scope(s, principal, project, kind, scope_id)
-        await check_config(s, project, scan_config_id)
-        series = Series(scope.kind, scope.id, project.id, start, end)
-        source = (await pick_sources(s, project.id, scope.kind, [scope.id], scan_config_id)).get(scope.id)
+        project, scope = await _project_scope(s, principal, project_id, kind, scope_id, scan_config_id)
+        series, source = await _scope_source(s, project, scope, start, end, scan_config_id)
         counts: dict[tuple[int, int], int] = {}
         if source is not None:
-            series.scan_config_id, series.interval = source.scan_config_id, source.interval
             local = func.timezone("UTC", MetricBucket.bucket_start)
             dow = (func.extract("isodow", local) - 1).label("dow")
             hour = func.extract("hour", local).label("hour")
@@ -527,14 +541,10 @@ async def event_breakdown(rt: Runtime, principal: Principal, project_id: uuid.UU
     n = check_int(limit, BREAKDOWN_LIMIT_DEFAULT, BREAKDOWN_LIMIT_MIN, BREAKDOWN_LIMIT_MAX, "limit")
     start, end = resolve_range(from_, to)
     async with rt.db.session() as s:
-        project = await project_of(s, principal, project_id)
-        scope = await resolve_scope(s, principal, project, kind, scope_id)
-        await check_config(s, project, scan_config_id)
-        series = Series(scope.kind, scope.id, project.id, start, end)
-        source = (await pick_sources(s, project.id, scope.kind, [scope.id], scan_config_id)).get(scope.id)
+        project, scope = await _project_scope(s, principal, project_id, kind, scope_id, scan_config_id)
+        series, source = await _scope_source(s, project, scope, start, end, scan_config_id)
         if source is None:
             return Breakdown(series, [], column, [])
-        series.scan_config_id, series.interval = source.scan_config_id, source.interval
         b = BreakdownBucket
         rows = (await s.execute(
             select(b.column, b.value, b.is_other, func.sum(b.count))
@@ -576,15 +586,11 @@ async def breakdown_timeline(rt: Runtime, principal: Principal, project_id: uuid
         value = ""
     start, end = resolve_range(from_, to)
     async with rt.db.session() as s:
-        project = await project_of(s, principal, project_id)
-        scope = await resolve_scope(s, principal, project, kind, scope_id)
-        await check_config(s, project, scan_config_id)
-        series = Series(scope.kind, scope.id, project.id, start, end)
-        source = (await pick_sources(s, project.id, scope.kind, [scope.id], scan_config_id)).get(scope.id)
+        project, scope = await _project_scope(s, principal, project_id, kind, scope_id, scan_config_id)
+        series, source = await _scope_source(s, project, scope, start, end, scan_config_id)
         if source is None:
             return series
         check_points(start, end, source.interval)
-        series.scan_config_id, series.interval = source.scan_config_id, source.interval
         bounds = fill_range(start, end, source)
         if bounds is not None:
             counts = (await s.execute(_BREAKDOWN_SERIES, {
@@ -634,9 +640,7 @@ async def app_versions(rt: Runtime, principal: Principal, project_id: uuid.UUID,
     series come straight from the buckets (a version absent in a bucket had no rows there)."""
     start, end = resolve_range(from_, to)
     async with rt.db.session() as s:
-        project = await project_of(s, principal, project_id)
-        scope = await resolve_scope(s, principal, project, kind, scope_id)
-        await check_config(s, project, scan_config_id)
+        project, scope = await _project_scope(s, principal, project_id, kind, scope_id, scan_config_id)
         series = Series(scope.kind, scope.id, project.id, start, end)
         a = AppVersionBucket
         # the config with app version rows for the scope (most recent), unless one was given
