@@ -1,10 +1,12 @@
 """Pieces several benchmarks share: a private Redis database, a throwaway PostgreSQL database,
-waiting for a server to be healthy, and percentiles."""
+the app under uvicorn in its own process, waiting for it to be healthy, and percentiles."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import uuid
 
 import asyncpg
@@ -70,3 +72,25 @@ async def wait_healthy(base_url: str, attempts: int = 200) -> None:
             except httpx.TransportError:
                 pass
             await asyncio.sleep(0.1)
+
+
+def start_app(factory: str, db_url: str, redis_url: str, *uvicorn_args: str,
+              **env: str) -> tuple[subprocess.Popen, str]:
+    """`factory` (`module:function` building the app from BENCH_DATABASE_URL / BENCH_REDIS_URL)
+    under uvicorn in its own process on a free loopback port, `env` added to its environment:
+    (process, base URL). Then `await wait_healthy(base)`; `stop_app(process)` at the end."""
+    from tests.support.live import free_port
+
+    port = free_port()
+    environ = {**os.environ, "BENCH_DATABASE_URL": db_url, "BENCH_REDIS_URL": redis_url,
+               "INSIGHTS_SECRET_KEY": "bench-secret-" + "x" * 32, "INSIGHTS_LOG_LEVEL": "WARNING", **env}
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1",
+                             "--port", str(port), "--log-level", "warning", "--no-access-log", *uvicorn_args],
+                            env=environ)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def stop_app(proc: subprocess.Popen | None) -> None:
+    if proc:
+        proc.terminate()
+        proc.wait(10)

@@ -16,7 +16,6 @@ import asyncio
 import os
 import statistics
 import subprocess
-import sys
 import time
 import uuid
 
@@ -85,21 +84,14 @@ async def main() -> None:
     ap.add_argument("--concurrency", type=int, default=8)
     args = ap.parse_args()
 
-    from bench.common import create_database, drop_database, wait_healthy
+    from bench.common import create_database, drop_database, start_app, stop_app, wait_healthy
     from server.migrate import upgrade
-    from tests.support.live import free_port
 
     name, db_url = await create_database()
     proc = None
     try:
         upgrade(db_url)
-        port = free_port()
-        env = {**os.environ, "BENCH_DATABASE_URL": db_url, "BENCH_REDIS_URL": REDIS,
-               "INSIGHTS_SECRET_KEY": "bench-secret-" + "x" * 32, "INSIGHTS_LOG_LEVEL": "WARNING"}
-        proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.overhead_app:make", "--factory",
-                                 "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-                                 "--no-access-log"], env=env)
-        base = f"http://127.0.0.1:{port}"
+        proc, base = start_app("bench.overhead_app:make", db_url, REDIS)
         await wait_healthy(base)
         token, org_gid, org_id = await seed(base, db_url, 100)
         headers = {"authorization": f"Bearer {token}"}
@@ -140,9 +132,7 @@ async def main() -> None:
             ratio = gql_rps / plain_rps
             print(f"\nratio graphql/plain: {ratio:.2f}  (target >= 0.33: {'met' if ratio >= 1 / 3 else 'MISSED'})")
     finally:
-        if proc:
-            proc.terminate()
-            proc.wait(10)
+        stop_app(proc)
         await drop_database(name)
 
 

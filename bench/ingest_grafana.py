@@ -318,9 +318,8 @@ async def main() -> None:
                     help="wrk: measure in this many consecutive runs and print each (shows drift as data grows)")
     args = ap.parse_args()
 
-    from bench.common import create_database, drop_database, wait_healthy
+    from bench.common import create_database, drop_database, start_app, stop_app, wait_healthy
     from server.migrate import upgrade
-    from tests.support.live import free_port
 
     slow_ms = os.environ.get("BENCH_LOG_SLOW_MS")  # diagnostics: PostgreSQL logs statements slower than this
     extra = [x.strip() for x in os.environ.get("BENCH_DB_SETTINGS", "").split(";") if x.strip()]  # e.g. auto_explain
@@ -328,15 +327,9 @@ async def main() -> None:
     proc = spy = None
     try:
         upgrade(db_url)
-        port = free_port()
-        env = {**os.environ, "BENCH_DATABASE_URL": db_url, "BENCH_REDIS_URL": REDIS,
-               "INSIGHTS_SECRET_KEY": "bench-secret-" + "x" * 32, "INSIGHTS_LOG_LEVEL": "WARNING",
-               "INSIGHTS_RATE_LIMIT_PER_MINUTE": "100000", "INSIGHTS_RATE_LIMIT_PER_HOUR": "1000000",
-               "INSIGHTS_DB_POOL_SIZE": str(max(10, args.concurrency + 4))}
-        proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.ingest_grafana:make_app", "--factory",
-                                 "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-                                 "--no-access-log", "--workers", str(args.workers)], env=env)
-        base = f"http://127.0.0.1:{port}"
+        proc, base = start_app("bench.ingest_grafana:make_app", db_url, REDIS, "--workers", str(args.workers),
+                               INSIGHTS_RATE_LIMIT_PER_MINUTE="100000", INSIGHTS_RATE_LIMIT_PER_HOUR="1000000",
+                               INSIGHTS_DB_POOL_SIZE=str(max(10, args.concurrency + 4)))
         await wait_healthy(base, attempts=300)
         keys = await setup(base, args.orgs)
         workload = Workload()
@@ -410,9 +403,7 @@ async def main() -> None:
         if args.profile:
             summarize_profile(args.profile)
     finally:
-        if proc:
-            proc.terminate()
-            proc.wait(10)
+        stop_app(proc)
         if os.environ.get("BENCH_KEEP_DATABASE"):
             print(f"  kept database {name} (BENCH_KEEP_DATABASE)")
         else:

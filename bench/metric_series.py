@@ -27,8 +27,6 @@ import asyncio
 import os
 import random
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -171,24 +169,17 @@ async def main() -> None:
     ap.add_argument("--days", type=int, default=90)
     args = ap.parse_args()
 
-    from bench.common import create_database, drop_database, take_redis_db, wait_healthy
+    from bench.common import create_database, drop_database, take_redis_db, start_app, stop_app, wait_healthy
     from graph.core.node import from_global_id, to_global_id
     from server.migrate import upgrade
     from tests.support.client import GQL, create_org, register_and_login
-    from tests.support.live import free_port
 
     name, db_url = await create_database()
     redis_url, redis_client, _ = take_redis_db(REDIS_BASE)
     proc = None
     try:
         upgrade(db_url)
-        port = free_port()
-        env = {**os.environ, "BENCH_DATABASE_URL": db_url, "BENCH_REDIS_URL": redis_url,
-               "INSIGHTS_SECRET_KEY": "bench-secret-" + "x" * 32, "INSIGHTS_LOG_LEVEL": "WARNING"}
-        proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.metric_series:make_app", "--factory",
-                                 "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-                                 "--no-access-log"], env=env)
-        base = f"http://127.0.0.1:{port}"
+        proc, base = start_app("bench.metric_series:make_app", db_url, redis_url)
         await wait_healthy(base)
         gql = GQL(base)
         token, _ = await register_and_login(gql)
@@ -262,9 +253,7 @@ async def main() -> None:
             print(f"  GraphQL / plain p50 (EVENT, 90 days): points {pcts(rows[3][1])[0] / pcts(rows[0][1])[0]:.2f}x, "
                   f"counts {pcts(rows[4][1])[0] / pcts(rows[0][1])[0]:.2f}x")
     finally:
-        if proc:
-            proc.terminate()
-            proc.wait(10)
+        stop_app(proc)
         await drop_database(name)
         redis_client.flushdb()
         redis_client.close()

@@ -232,24 +232,17 @@ async def main() -> None:
     ap.add_argument("--bulk-runs", type=int, default=3, help="eventsBulkCreate calls of 1,000 events")
     args = ap.parse_args()
 
-    from bench.common import create_database, drop_database, take_redis_db, wait_healthy
+    from bench.common import create_database, drop_database, take_redis_db, start_app, stop_app, wait_healthy
     from graph.core.node import from_global_id
     from server.migrate import upgrade
     from tests.support.client import GQL, create_org, register_and_login
-    from tests.support.live import free_port
 
     name, db_url = await create_database()
     redis_url, redis_client, _ = take_redis_db(REDIS_BASE)
     proc = None
     try:
         upgrade(db_url)
-        port = free_port()
-        env = {**os.environ, "BENCH_DATABASE_URL": db_url, "BENCH_REDIS_URL": redis_url,
-               "INSIGHTS_SECRET_KEY": "bench-secret-" + "x" * 32, "INSIGHTS_LOG_LEVEL": "WARNING"}
-        proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.plan_events:make_app", "--factory",
-                                 "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-                                 "--no-access-log"], env=env)
-        base = f"http://127.0.0.1:{port}"
+        proc, base = start_app("bench.plan_events:make_app", db_url, redis_url)
         await wait_healthy(base)
 
         gql = GQL(base)
@@ -347,9 +340,7 @@ async def main() -> None:
             print(f"  median: {statistics.median(times) * 1000:.0f} ms for 1,000 events "
                   f"({statistics.median(times) * 1000 / 1000:.2f} ms per event)")
     finally:
-        if proc:
-            proc.terminate()
-            proc.wait(10)
+        stop_app(proc)
         await drop_database(name)
         redis_client.flushdb()
         redis_client.close()
