@@ -441,7 +441,7 @@ async def _first_refusal_of_window(rt: Runtime, config_id: uuid.UUID, now: datet
         return False
 
 
-def earliest_accepted(config_id: str, sha: str, pdid: str, since: str) -> str:
+def accepted_original(config_id: str, sha: str, pdid: str, since: str) -> str:
     """SQL: the accepted delivery of the config since `since` with the same body or the same
     provider delivery id (the arguments are SQL expressions; a key has at most one accepted
     delivery in the window, the others are stored as duplicates of it).
@@ -459,7 +459,7 @@ def earliest_accepted(config_id: str, sha: str, pdid: str, since: str) -> str:
             f"WHERE created_at >= {since} ORDER BY created_at LIMIT 1")
 
 
-_DUPLICATE_OF = text(earliest_accepted(":config_id", ":sha", ":pdid", ":since"))
+_DUPLICATE_OF = text(accepted_original(":config_id", ":sha", ":pdid", ":since"))
 
 
 _STATS_UPSERT = """

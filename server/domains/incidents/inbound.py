@@ -52,7 +52,7 @@ from server.domains.incidents.deliveries import (
     Prepared,
     _answer,
     check_config,
-    earliest_accepted,
+    accepted_original,
     failure,
     prepare,
     read_request,
@@ -210,7 +210,7 @@ _DUPLICATES_MANY = text("""
 WITH dup AS (
     SELECT r.n, d.id, d.alert_ids, d.incident_ids, d.change_event_ids
     FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(n int, config_id uuid, pdid text, sha text, since timestamptz)
-    JOIN LATERAL (""" + earliest_accepted("r.config_id", "r.sha", "r.pdid", "r.since") + """) AS d ON true
+    JOIN LATERAL (""" + accepted_original("r.config_id", "r.sha", "r.pdid", "r.since") + """) AS d ON true
 )
 SELECT dup.n, dup.id, dup.alert_ids, dup.incident_ids, dup.change_event_ids,
     (SELECT count(pg_advisory_xact_lock(k))
@@ -233,16 +233,17 @@ async def _store_many(uow: UnitOfWork, rt: Runtime, batch: dict[int, Prepared]) 
         "rows": orjson.dumps(rows, default=str).decode(), "org_keys": [tuning.lock_key(o) for o in orgs]})).all()
     stored = {i: Stored(uuid.uuid4(), p) for i, p in items}
     answers: dict[int, Answer] = {}
+    duplicates: list[Stored] = []
     for r in found:
         if r.n is not None:
             i = items[r.n - 1][0]
             stored[i].repeats(r)
+            duplicates.append(stored[i])
             answers[i] = _answer(r.id, True, r.alert_ids, r.incident_ids, r.change_event_ids)
     by_org: dict[uuid.UUID, list[tuple[int, Prepared]]] = {}
     for i, p in items:
         if i not in answers:
             by_org.setdefault(p.config.organization_id, []).append((i, p))
-    duplicates = [stored[i] for i in answers]
     order = sorted(by_org, key=tuning.lock_key)
     for org in order:
         members = by_org[org]
