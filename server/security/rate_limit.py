@@ -53,6 +53,24 @@ async def hit(redis: aioredis.Redis, bucket: str, windows: list[Window], cost: i
     return verdict
 
 
+async def hit_many(redis: aioredis.Redis, bucket: str, window: Window, n: int) -> tuple[int, int]:
+    """Count `n` requests (in arrival order) against one window of `bucket` in one round trip:
+    (how many of them are within the limit, seconds until the window resets). The first ones are
+    admitted, the rest refused, exactly as `n` calls of `hit` would have it."""
+    now = int(time.time())
+    key = f"rl:{bucket}:{window.seconds}:{now // window.seconds}"
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.incrby(key, n)
+            pipe.expire(key, window.seconds + 1)
+            count = (await pipe.execute())[0]
+    except (RedisError, OSError) as e:
+        log.warning("rate limit not enforced, redis unavailable: %s", e)
+        return n, 0
+    before = count - n
+    return max(0, min(n, window.limit - before)), window.seconds - now % window.seconds
+
+
 async def peek_exceeded(redis: aioredis.Redis, bucket: str, window: Window) -> int:
     """Seconds until `bucket` may try again (0 when under the limit), without counting a hit."""
     now = int(time.time())

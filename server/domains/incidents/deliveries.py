@@ -75,7 +75,7 @@ from server.domains.platform import audit
 from server.errors import DomainError, not_found
 from server.runtime import Runtime
 from server.security.principal import Principal
-from server.security.rate_limit import Window, hit
+from server.security.rate_limit import Window, hit_many
 from server.security.secrets import decrypt_secret
 from server.security.tokens import sha256_hex
 
@@ -388,14 +388,31 @@ async def _find_config(s: Any, key: str, now: datetime, sha: str | None) -> Conf
 
 
 async def check_config(rt: Runtime, config: ConfigView, incoming: Incoming, now: datetime) -> None:
-    verdict = await hit(rt.redis, f"webhook:{config.id}", [Window(60, config.rate_limit_per_minute)])
-    if not verdict.allowed:
-        first_refusal = await _first_refusal_of_window(rt, config.id, now)
-        raise DeliveryRejected(429, "RATE_LIMITED",
-                               f"over this webhook config's rate of {config.rate_limit_per_minute} deliveries a "
-                               f"minute; retry in {verdict.retry_after} s",
-                               {"limit": config.rate_limit_per_minute, "retryAfter": verdict.retry_after},
-                               headers={"Retry-After": str(verdict.retry_after)}, record=first_refusal)
+    """The rate, then the config's own state (`check_state`): refusals as DeliveryRejected."""
+    admitted, retry_after = await rate_admitted(rt, config, 1)
+    if not admitted:
+        raise await rate_limited(rt, config, retry_after, now)
+    check_state(config, incoming)
+
+
+async def rate_admitted(rt: Runtime, config: ConfigView, n: int) -> tuple[int, int]:
+    """Count `n` deliveries against the config's rate (Redis, shared by replicas): how many of
+    them, first come first served, are within it, and seconds until its window resets."""
+    return await hit_many(rt.redis, f"webhook:{config.id}", Window(60, config.rate_limit_per_minute), n)
+
+
+async def rate_limited(rt: Runtime, config: ConfigView, retry_after: int, now: datetime) -> DeliveryRejected:
+    """The 429 of a delivery over its config's rate (counted once per config and minute)."""
+    return DeliveryRejected(429, "RATE_LIMITED",
+                            f"over this webhook config's rate of {config.rate_limit_per_minute} deliveries a "
+                            f"minute; retry in {retry_after} s",
+                            {"limit": config.rate_limit_per_minute, "retryAfter": retry_after},
+                            headers={"Retry-After": str(retry_after)},
+                            record=await _first_refusal_of_window(rt, config.id, now))
+
+
+def check_state(config: ConfigView, incoming: Incoming) -> None:
+    """The config is enabled and the route is its provider's (or the generic ingest URL)."""
     if not config.enabled:
         raise DeliveryRejected(403, "CONFIG_DISABLED", f"webhook config {config.name!r} is disabled")
     if incoming.route_provider is not None and incoming.route_provider != config.provider:

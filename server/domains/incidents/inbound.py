@@ -11,7 +11,8 @@ An item arriving at an idle batcher is stored alone, at once, through the per-de
 
 A batch is ONE transaction:
 1. the configs of all the keys (one SELECT);
-2. per delivery, in Python: rate limit, enabled, route, body refusals, signature, JSON,
+2. the rate of each config, counted once for all its deliveries (the first ones within it are
+   admitted); then per delivery, in Python: enabled, route, body refusals, signature, JSON,
    normalizer — a refusal answers that delivery only;
 3. the duplicate locks of all the deliveries, in one global order (their keys sorted; the
    per-delivery path takes the same keys in the same order), so batches never deadlock;
@@ -51,10 +52,12 @@ from server.domains.incidents.deliveries import (
     Pending,
     Prepared,
     _answer,
-    check_config,
     accepted_original,
+    check_state,
     failure,
     prepare,
+    rate_admitted,
+    rate_limited,
     read_request,
     receive_one,
     store_alone,
@@ -124,22 +127,31 @@ class _Batch:
 
     async def _check(self, s: Any) -> None:
         """Step 1 and 2: configs, then every per-delivery check (refusals become outcomes). The
-        checks run concurrently: each asks Redis for its config's rate."""
+        rate of each config is counted once for all its deliveries (one Redis round trip)."""
         configs = await _find_configs(s, [p.incoming.key or "" for p in self.items], self.items[0].now)
-        await asyncio.gather(*(self._check_one(i, configs.get(p.incoming.key or "")) for i, p in enumerate(self.items)))
-
-    async def _check_one(self, i: int, config: ConfigView | None) -> None:
-        p = self.items[i]
-        self.configs[i] = config
-        try:
-            if config is None:
-                raise unknown_key(p.incoming)
-            await check_config(self.rt, config, p.incoming, p.now)
-            if p.got.early is not None:
-                raise p.got.early
-            self.prepared[i] = prepare(self.rt, config, p.incoming, p.got, p.now)
-        except DeliveryRejected as r:
-            self.outcomes[i] = r
+        self.configs = [configs.get(p.incoming.key or "") for p in self.items]
+        arrived: dict[uuid.UUID, list[int]] = {}
+        for i, config in enumerate(self.configs):
+            if config is not None:
+                arrived.setdefault(config.id, []).append(i)
+        by_id = {c.id: c for c in self.configs if c is not None}
+        counted = await asyncio.gather(*(rate_admitted(self.rt, by_id[cid], len(idx)) for cid, idx in arrived.items()))
+        over: dict[int, int] = {}  # delivery -> retry after, for those over their config's rate
+        for (cid, idx), (admitted, retry_after) in zip(arrived.items(), counted, strict=True):
+            over.update({i: retry_after for i in idx[admitted:]})
+        for i, p in enumerate(self.items):
+            try:
+                config = self.configs[i]
+                if config is None:
+                    raise unknown_key(p.incoming)
+                if i in over:
+                    raise await rate_limited(self.rt, config, over[i], p.now)
+                check_state(config, p.incoming)
+                if p.got.early is not None:
+                    raise p.got.early
+                self.prepared[i] = prepare(self.rt, config, p.incoming, p.got, p.now)
+            except DeliveryRejected as r:
+                self.outcomes[i] = r
 
     def _first_of_each(self) -> dict[int, Prepared]:
         """The prepared deliveries, but a repeat of another one of this batch goes to `after`."""

@@ -13,7 +13,7 @@ from strawberry.extensions.parser_cache import _get_parse_cache
 from strawberry.extensions.validation_cache import _get_validate_cache
 
 from graph.core.node import to_global_id
-from server.security.rate_limit import Window, hit
+from server.security.rate_limit import Window, hit, hit_many
 from tests.server.http.conftest import client
 
 ORG = to_global_id("Organization", "00000000-0000-4000-8000-000000000002")
@@ -190,3 +190,34 @@ async def test_hit_fails_open_without_redis():
     finally:
         await dead.aclose()
     assert verdict.allowed
+
+
+async def test_hit_many_admits_the_first_ones_within_the_window(redis_url):
+    import redis.asyncio as aioredis
+
+    redis = aioredis.from_url(redis_url)
+    bucket = f"test:{uuid.uuid4().hex}"
+    if time.time() % 60 > 55:  # the three calls must share one minute window
+        await asyncio.sleep(61 - time.time() % 60)
+    try:
+        first = await hit_many(redis, bucket, Window(60, 5), 3)
+        second = await hit_many(redis, bucket, Window(60, 5), 4)
+        third = await hit_many(redis, bucket, Window(60, 5), 2)
+        single = await hit(redis, bucket, [Window(60, 5)])  # the same bucket as one-by-one hits
+    finally:
+        await redis.aclose()
+    assert (first[0], second[0], third[0]) == (3, 2, 0)
+    assert 1 <= second[1] <= 60
+    assert not single.allowed
+
+
+async def test_hit_many_fails_open_without_redis():
+    import redis.asyncio as aioredis
+
+    from tests.support.live import free_port
+
+    dead = aioredis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=1)
+    try:
+        assert await hit_many(dead, "test:dead", Window(60, 0), 4) == (4, 0)
+    finally:
+        await dead.aclose()

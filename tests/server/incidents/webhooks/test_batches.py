@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import re
+import time
 import uuid
 
 import httpx
@@ -117,6 +118,23 @@ async def test_refusals_in_a_burst_answer_only_their_own_delivery(org: Org):
     assert (await org.counts())["alerts"] == 12
     stats = (await org.config(config["id"]))["stats"]
     assert (stats["deliveriesAccepted"], stats["deliveriesRejected"]) == (12, 3)
+
+
+async def test_a_burst_over_the_configs_rate_admits_exactly_the_rate(org: Org):
+    config, key = await org.create_config("GENERIC", rateLimitPerMinute=5)
+    if time.time() % 60 > 50:  # the burst must fall in one minute window
+        await asyncio.sleep(61 - time.time() % 60)
+    bodies = [json.dumps({"title": f"Cache miss storm {i}", "service": "cache"}).encode() for i in range(20)]
+    responses = await burst(org, [(ingest(key), b, JSON) for b in bodies])
+    statuses = [r.status_code for r in responses]
+    assert sorted(statuses) == [202] * 5 + [429] * 15, statuses
+    for r in responses:
+        if r.status_code == 429:
+            shape(r)
+            assert r.json()["code"] == "RATE_LIMITED" and 1 <= int(r.headers["retry-after"]) <= 60
+    assert (await org.counts())["alerts"] == 5
+    stats = (await org.config(config["id"]))["stats"]
+    assert stats["deliveriesAccepted"] == 5 and stats["deliveriesRejected"] == 1  # a flood is counted once
 
 
 async def test_a_delivery_that_breaks_its_batch_is_refused_alone_and_the_others_are_stored(org: Org):
