@@ -170,6 +170,36 @@ def test_migrate_upgrade_current_downgrade(fresh_database, tmp_path):
     assert not (tmp_path / "postgres").exists(), "an external database must not start an embedded one"
 
 
+def test_migrations_at_head_agree_with_the_models(fresh_database):
+    """What the migrations build is what the models declare (tables, columns, types, indexes):
+    a model change without its migration, or the reverse, fails here."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import pool
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from server.db.models import metadata
+    from server.migrate import upgrade
+
+    upgrade(fresh_database)
+
+    def differences(connection) -> list:  # noqa: ANN001
+        context = MigrationContext.configure(connection, opts={
+            "compare_type": True,
+            "include_object": lambda obj, name, type_, *_: not (type_ == "index" and name and name.endswith("_trgm"))})
+        return compare_metadata(context, metadata)
+
+    async def compare() -> list:
+        engine = create_async_engine(fresh_database, poolclass=pool.NullPool)
+        try:
+            async with engine.connect() as conn:
+                return await conn.run_sync(differences)
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(compare()) == []
+
+
 def test_migrate_bad_revision_is_an_error_not_a_hang(fresh_database, tmp_path):
     result = run_cli("migrate", "upgrade", "no-such-revision", env=cli_env(tmp_path, database_url=fresh_database))
     assert result.returncode != 0

@@ -9,8 +9,9 @@ environment the engine compares. Times are epoch seconds (cheap to parse on the 
     {"v": 1, "env": "prod", "services": {"checkout": [1767225600.0, 1767225660.0]},  # first, last
      "titles": [[["checkout", "latency"], 1767225600.0], ...]}
 
-Fingerprints, group keys and detached fingerprints are the incident's array columns (the GIN
-indexes find candidates by them), capped at `MAX_KEYS` each, most recent last.
+Fingerprints, group keys and detached fingerprints are the incident's array columns, capped at
+`MAX_KEYS` each, most recent last (ingestion finds the incidents holding a key by the latest
+alerts of that key, not by these arrays: see ingest._latest_alerts_of).
 """
 
 from __future__ import annotations

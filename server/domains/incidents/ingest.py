@@ -222,6 +222,17 @@ def _overlap(column: str, param: str) -> str:
             "ELSE CAST('{}' AS varchar[]) END")
 
 
+KEY_ALERTS = 5  # an incident holds a fingerprint or group key when one of its latest alerts of it is in it
+
+
+def _latest_alerts_of(column: str, param: str) -> str:
+    """SQL: the incidents of the KEY_ALERTS latest alerts of each value of `:param` in `column`
+    (ix_alerts_org_fingerprint / ix_alerts_org_group_key, newest first)."""
+    return (f"SELECT k.incident_id FROM unnest(CAST(:{param} AS varchar[])) AS v(key) CROSS JOIN LATERAL ("
+            f"SELECT incident_id FROM alerts WHERE organization_id = CAST(:org AS uuid) AND {column} = v.key"
+            f" AND incident_id IS NOT NULL ORDER BY created_at DESC LIMIT {KEY_ALERTS}) AS k")
+
+
 @lru_cache(maxsize=32)
 def _load_statement(firing: bool, fingerprint_group: bool, group_keys: bool, horizon: bool, resolving: bool) -> Any:
     """The loading SELECT of one shape, built once (parameters: org, fps, gks, since, cfps, cgks,
@@ -235,8 +246,8 @@ def _load_statement(firing: bool, fingerprint_group: bool, group_keys: bool, hor
     one uq_alerts_open_fingerprint lookup per fingerprint (LIMIT 1, true by that index, keeps the
     planner from turning it into a scan of the organization's open alerts), the incidents of those alerts by primary
     key, open incidents in the window (ix_incidents_open, by `window_at`: a few minutes more than
-    the window, which the engine narrows), open incidents sharing a fingerprint or
-    group key (GIN), and firing alerts per incident where one may resolve (ix_alerts_incident_status).
+    the window, which the engine narrows), open incidents holding a fingerprint or
+    group key (found by the latest alerts of each, `_latest_alerts_of`), and firing alerts per incident where one may resolve (ix_alerts_incident_status).
     """
     branches = ["SELECT incident_id AS id FROM open_alerts WHERE incident_id IS NOT NULL"]
     if firing:
@@ -244,12 +255,13 @@ def _load_statement(firing: bool, fingerprint_group: bool, group_keys: bool, hor
                         " AND status IN ('investigating', 'acknowledged')"
                         f" AND window_at >= date_bin('{WINDOW_BIN}', CAST(:since AS timestamptz), TIMESTAMPTZ '2000-01-01+00')")
         if fingerprint_group:
-            overlap = "fingerprints && CAST(:cfps AS varchar[])"
+            holding = [_latest_alerts_of("fingerprint", "cfps")]
             if group_keys:
-                overlap = f"({overlap} OR group_keys && CAST(:cgks AS varchar[]))"
+                holding.append(_latest_alerts_of("group_key", "cgks"))
             limit = " AND last_alert_at >= CAST(:horizon AS timestamptz)" if horizon else ""
             branches.append("SELECT id FROM incidents WHERE organization_id = CAST(:org AS uuid)"
-                            f" AND status IN ('investigating', 'acknowledged') AND {overlap}{limit}")
+                            " AND status IN ('investigating', 'acknowledged')"
+                            f" AND id IN ({' UNION ALL '.join(holding)}){limit}")
     elsewhere = ""
     if resolving:  # firing alerts outside this delivery, for incidents one of its alerts may resolve
         elsewhere = (""",

@@ -186,8 +186,6 @@ class Incident(IdMixin, TimestampMixin, Base):
               postgresql_with=_SMALL_PENDING),
         Index("ix_incidents_open", "organization_id", "window_at",
               postgresql_where=text("status IN ('investigating', 'acknowledged')")),
-        Index("ix_incidents_fingerprints", "fingerprints", postgresql_using="gin", postgresql_with=_SMALL_PENDING),
-        Index("ix_incidents_group_keys", "group_keys", postgresql_using="gin", postgresql_with=_SMALL_PENDING),
     )
 
 
@@ -221,7 +219,12 @@ class Alert(IdMixin, TimestampMixin, Base):
     correlation_detail: Mapped[str | None] = mapped_column(String(500))
     __table_args__ = (
         Index("ix_alerts_org_created", "organization_id", "created_at", "id"),
-        Index("ix_alerts_org_fingerprint", "organization_id", "fingerprint"),
+        # The latest alerts of a fingerprint or group key: the incidents that hold it (ingestion
+        # finds its candidates by them; an index on the incidents' own key arrays was rewritten
+        # whole, hundreds of GIN entries, on every incident update).
+        Index("ix_alerts_org_fingerprint", "organization_id", "fingerprint", "created_at"),
+        Index("ix_alerts_org_group_key", "organization_id", "group_key", "created_at",
+              postgresql_where=text("group_key IS NOT NULL")),
         # The firing alerts of an incident: does it still have any (auto-resolve)? Not a partial
         # index on status = 'firing': with the statistics of a young table the planner took that
         # one for the open-alert lookup by fingerprint (a scan of every firing alert per lookup).
