@@ -77,6 +77,47 @@ async def test_a_shared_group_key_joins(rt, owner):
     assert second.correlation_reason == "fingerprint_group" and incident.group_keys == ["rule:node-down"]
 
 
+async def test_a_group_key_joins_an_open_incident_long_outside_the_window(rt, owner):
+    """Only the incident's key (no service, title or time in common) can find it: the lookup by the
+    key's latest alerts must."""
+    _, org = owner
+    t0 = now() - minutes(180)
+    await ingest(rt, org, alert("fp-host-1", title="Node down", service="edge-a", group_key="rule:node-down",
+                                started_at=t0), now=t0)
+    await ingest(rt, org, alert("fp-other", title="Search index stale", service="search", started_at=t0), now=t0)
+    await ingest(rt, org, alert("fp-host-2", title="Kernel panic", service="edge-b", group_key="rule:node-down"))
+    incidents = await incidents_of(rt, org)
+    by_fp = {a.fingerprint: a for a in await alerts_of(rt, org)}
+    first, third = by_fp["fp-host-1"], by_fp["fp-host-2"]
+    assert len(incidents) == 2 and third.incident_id == first.incident_id
+    assert third.correlation_reason == "fingerprint_group" and "rule:node-down" in third.correlation_detail
+
+
+async def test_a_fingerprint_firing_again_long_after_rejoins_its_open_incident(rt, owner):
+    _, org = owner
+    t0 = now() - minutes(300)
+    await ingest(rt, org, alert("fp-1", title="Disk almost full", service="db-a", started_at=t0),
+                 alert("fp-2", title="Replication lag", service="db-a", started_at=t0), now=t0)
+    await ingest(rt, org, alert("fp-1", status="resolved", title="Disk almost full", service="db-a"),
+                 now=t0 + minutes(5))
+    await ingest(rt, org, alert("fp-1", title="Disk almost full", service="db-a"))
+    [incident] = await incidents_of(rt, org)
+    alerts = await alerts_of(rt, org)
+    assert [(a.fingerprint, a.status.value) for a in alerts] == [("fp-1", "resolved"), ("fp-2", "firing"),
+                                                                  ("fp-1", "firing")]
+    assert {a.incident_id for a in alerts} == {incident.id} and alerts[2].correlation_reason == "fingerprint_group"
+
+
+async def test_a_key_past_the_fingerprint_horizon_opens_a_new_incident(rt, owner):
+    _, org = owner
+    t0 = now() - minutes(25 * 60)  # the default horizon is 24 h
+    await ingest(rt, org, alert("fp-host-1", title="Node down", service="edge-a", group_key="rule:node-down",
+                                started_at=t0), now=t0)
+    await ingest(rt, org, alert("fp-host-2", title="Kernel panic", service="edge-b", group_key="rule:node-down"))
+    first, second = await alerts_of(rt, org)
+    assert len(await incidents_of(rt, org)) == 2 and second.incident_id != first.incident_id
+
+
 async def test_alerts_of_one_delivery_correlate_with_each_other(rt, owner):
     _, org = owner
     result = await ingest(rt, org, *[alert(f"fp-{i}", title=f"Checkout replica {i} slow") for i in range(5)],
