@@ -86,7 +86,7 @@ def incidents_query(principal: Principal, organization_id: uuid.UUID, f: Inciden
         q = q.where(Incident.severity.in_(f.severities))
     if f.service:
         services = bindparam(None, [f.service], type_=ARRAY(String))
-        q = q.where(Incident.affected_services.op("@>")(services) | (Incident.service == f.service))
+        q = q.where(Incident.affected_services.bool_op("@>")(services) | (Incident.service == f.service))
     if f.environment:
         q = q.where(Incident.environment == f.environment)
     if f.source:

@@ -811,7 +811,7 @@ def events_query(principal: Principal, project_id: uuid.UUID, f: EventFilter | N
     if f.statuses:
         q = q.where(Event.status.in_(f.statuses))
     if f.tag is not None:
-        q = q.where(Event.tags.op("@>")(bindparam(None, [f.tag], type_=PG_ARRAY(Text))))  # the GIN index
+        q = q.where(Event.tags.bool_op("@>")(bindparam(None, [f.tag], type_=PG_ARRAY(Text))))  # the GIN index
     if f.silent_since_days is not None:
         if not 0 <= f.silent_since_days <= SILENT_DAYS_MAX:
             raise invalid(f"silentSinceDays must be 0 to {SILENT_DAYS_MAX}", ["filter", "silentSinceDays"])

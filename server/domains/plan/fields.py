@@ -468,7 +468,7 @@ async def strip_values(session: AsyncSession, column: Any, key: str, removed_id:
             .select_from(element)
             .where(element.c.value.op("->>")(key).is_distinct_from(str(removed_id)))
             .scalar_subquery())
-    result = await session.execute(update(Event).where(scope, column.op("@>")(probe))
+    result = await session.execute(update(Event).where(scope, column.bool_op("@>")(probe))
                                    .values({column.key: kept}).execution_options(synchronize_session=False))
     return result.rowcount or 0
 
