@@ -22,11 +22,13 @@ import enum
 import logging
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import orjson
 from redis.exceptions import RedisError
 
+from server.db.base import utcnow
 from server.db.engine import UnitOfWork
 from server.domains.platform import audit
 from server.domains.platform.models import AuditEntry
@@ -69,6 +71,28 @@ _VERBS = {PlanAction.CREATED: "create", PlanAction.UPDATED: "update", PlanAction
 
 def plan_channel(project_id: uuid.UUID | str) -> str:
     return f"project:{project_id}:plan"
+
+
+async def update_recorded(uow: UnitOfWork, rt: Runtime, principal: Principal, row: Any, changes: dict[str, Any],
+                          snapshot: Callable[[Any], dict], *, entity: PlanEntity, summary: Callable[[Any], str],
+                          project_id: uuid.UUID | None = None, request_id: str | None = None) -> bool:
+    """Set `changes` on `row` (a plan entity: organization_id, project_id unless given, updated_at);
+    when that changed what `snapshot` shows, bump `updated_at`, flush, and record the update
+    (`plan_changed`) with only the changed keys before and after. False, and nothing written or
+    recorded, when nothing changed. `summary(row)` describes the row as it now is."""
+    before = snapshot(row)
+    for key, value in changes.items():
+        setattr(row, key, value)
+    after = snapshot(row)
+    if after == before:
+        return False
+    row.updated_at = utcnow()
+    await uow.session.flush()
+    plan_changed(uow, rt, principal, organization_id=row.organization_id, project_id=project_id or row.project_id,
+                 entity=entity, action=PlanAction.UPDATED, entity_ids=row.id, summary=summary(row),
+                 before={k: v for k, v in before.items() if after[k] != v},
+                 after={k: v for k, v in after.items() if before[k] != v}, request_id=request_id)
+    return True
 
 
 def plan_changed(uow: UnitOfWork, rt: Runtime, principal: Principal, *, organization_id: uuid.UUID,

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.base import utcnow
 from server.domains.plan.access import visible
-from server.domains.plan.changes import PlanAction, PlanEntity, plan_changed
+from server.domains.plan.changes import PlanAction, PlanEntity, plan_changed, update_recorded
 from server.domains.plan.models import Event, EventType, Field, FieldType, Relation, Sensitivity
 from server.domains.plan.projects import UNSET
 from server.errors import DomainError, DomainErrors, ErrorCode, invalid, not_found
@@ -386,18 +386,8 @@ async def update_field(rt: Runtime, principal: Principal, field_id: uuid.UUID, c
         cleaned = _clean_body(spec, ["input"], errors, with_name=False)
         errors.raise_if_any()
         cleaned["sort_order"] = spec.order
-        before = snapshot(row)
-        for key, value in cleaned.items():
-            setattr(row, key, value)
-        after = snapshot(row)
-        if after != before:
-            row.updated_at = utcnow()
-            await uow.session.flush()
-            plan_changed(uow, rt, principal, organization_id=row.organization_id, project_id=row.project_id,
-                         entity=PlanEntity.FIELD, action=PlanAction.UPDATED, entity_ids=row.id,
-                         summary=f"changed field {row.name}",
-                         before={k: v for k, v in before.items() if after[k] != v},
-                         after={k: v for k, v in after.items() if before[k] != v}, request_id=request_id)
+        await update_recorded(uow, rt, principal, row, cleaned, snapshot, entity=PlanEntity.FIELD,
+                              summary=lambda f: f"changed field {f.name}", request_id=request_id)
     return row
 
 

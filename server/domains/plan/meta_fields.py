@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from server.db.base import utcnow
 from server.domains.accounts.models import Role
 from server.domains.plan.access import changeable_project, readable_project, require_plan_role, visible
-from server.domains.plan.changes import PlanAction, PlanEntity, plan_changed
+from server.domains.plan.changes import PlanAction, PlanEntity, plan_changed, update_recorded
 from server.domains.plan.fields import (Errors, after_last, clean_display_name, clean_enum_options, clean_name,
                                         conflict, strip_values)
 from server.domains.plan.models import Event, MetaField, MetaFieldType, Sensitivity
@@ -199,18 +199,8 @@ async def update_meta_field(rt: Runtime, principal: Principal, meta_field_id: uu
         errors.raise_if_any()
         if "order" in changes:
             body["sort_order"] = changes["order"]
-        before = snapshot(row)
-        for key, value in body.items():
-            setattr(row, key, value)
-        after = snapshot(row)
-        if after != before:
-            row.updated_at = utcnow()
-            await uow.session.flush()
-            plan_changed(uow, rt, principal, organization_id=row.organization_id, project_id=row.project_id,
-                         entity=PlanEntity.META_FIELD, action=PlanAction.UPDATED, entity_ids=row.id,
-                         summary=f"changed meta field {row.name}",
-                         before={k: v for k, v in before.items() if after[k] != v},
-                         after={k: v for k, v in after.items() if before[k] != v}, request_id=request_id)
+        await update_recorded(uow, rt, principal, row, body, snapshot, entity=PlanEntity.META_FIELD,
+                              summary=lambda m: f"changed meta field {m.name}", request_id=request_id)
     return row
 
 

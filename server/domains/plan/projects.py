@@ -21,7 +21,7 @@ from server.db.base import utcnow
 from server.domains.accounts.models import Role
 from server.domains.accounts.validation import collect
 from server.domains.plan.access import changeable_project, require_org_plan_role, visible
-from server.domains.plan.changes import PlanAction, PlanEntity, plan_changed
+from server.domains.plan.changes import PlanAction, PlanEntity, plan_changed, update_recorded
 from server.domains.plan.models import Project
 from server.domains.plan.photos import forget_files
 from server.domains.plan.validation import UNSET, conflict, optional_text, required_text, violates
@@ -110,24 +110,15 @@ async def update_project(rt: Runtime, principal: Principal, project_id: uuid.UUI
     try:
         async with rt.db.unit_of_work() as uow:
             project = await changeable_project(uow.session, principal, project_id, ["input", "id"], lock=True)
-            before = snapshot(project)
             if changes.get("slug", project.slug) != project.slug:
                 taken = (await uow.session.execute(select(Project.id).where(
                     Project.organization_id == project.organization_id, Project.slug == changes["slug"],
                     Project.id != project.id))).first()
                 if taken:
                     raise _slug_taken(changes["slug"])
-            for key, value in changes.items():
-                setattr(project, key, value)
-            after = snapshot(project)
-            if after != before:
-                project.updated_at = utcnow()
-                await uow.session.flush()
-                plan_changed(uow, rt, principal, organization_id=project.organization_id, project_id=project.id,
-                             entity=PlanEntity.PROJECT, action=PlanAction.UPDATED, entity_ids=project.id,
-                             summary=f"changed project {project.name}",
-                             before={k: v for k, v in before.items() if after[k] != v},
-                             after={k: v for k, v in after.items() if before[k] != v}, request_id=request_id)
+            await update_recorded(uow, rt, principal, project, changes, snapshot, entity=PlanEntity.PROJECT,
+                                  summary=lambda p: f"changed project {p.name}", project_id=project.id,
+                                  request_id=request_id)
     except IntegrityError as e:
         if _is_slug_conflict(e):
             raise _slug_taken(changes["slug"]) from None

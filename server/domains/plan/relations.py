@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.base import utcnow
 from server.domains.plan.access import changeable_project, readable_project, visible
-from server.domains.plan.changes import PlanAction, PlanEntity, plan_changed
+from server.domains.plan.changes import PlanAction, PlanEntity, plan_changed, update_recorded
 from server.domains.plan.models import DEFAULT_RELATION_TYPE, EventType, Field, Relation
 from server.errors import DomainError, DomainErrors, ErrorCode, invalid, not_found
 from server.runtime import Runtime
@@ -178,7 +178,6 @@ async def update_relation(rt: Runtime, principal: Principal, relation_id: uuid.U
         async with rt.db.unit_of_work() as uow:
             s = uow.session
             relation = await _changeable_relation(s, principal, relation_id)
-            before = snapshot(relation)
             ends = {k: changes.get(k, getattr(relation, k)) for k in _ENDS}
             if any(ends[k] != getattr(relation, k) for k in _ENDS):
                 await _check_ends(s, principal, ends, relation.project_id)
@@ -186,17 +185,8 @@ async def update_relation(rt: Runtime, principal: Principal, relation_id: uuid.U
             if (any(ends[k] != getattr(relation, k) for k in _ENDS) or new_type != relation.relation_type) \
                     and await _taken(s, ends, new_type, relation.id):
                 raise _duplicate()
-            for key, value in changes.items():
-                setattr(relation, key, value)
-            after = snapshot(relation)
-            if after != before:
-                relation.updated_at = utcnow()
-                await s.flush()
-                plan_changed(uow, rt, principal, organization_id=relation.organization_id,
-                             project_id=relation.project_id, entity=PlanEntity.RELATION, action=PlanAction.UPDATED,
-                             entity_ids=relation.id, summary=f"changed relation {relation.relation_type}",
-                             before={k: v for k, v in before.items() if after[k] != v},
-                             after={k: v for k, v in after.items() if before[k] != v}, request_id=request_id)
+            await update_recorded(uow, rt, principal, relation, changes, snapshot, entity=PlanEntity.RELATION,
+                                  summary=lambda r: f"changed relation {r.relation_type}", request_id=request_id)
     except IntegrityError as e:
         if _is_duplicate(e):
             raise _duplicate() from None
