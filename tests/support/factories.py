@@ -243,7 +243,7 @@ async def plan_rows(world: World) -> PlanRows:
                                                                       {"name": "user_id", "displayName": "User ID",
                                                                        "fieldType": "STRING"}]}})
     created = ok(data["eventTypeCreate"])["eventType"]
-    event_type, (field, other_field) = raw(created["id"]), [raw(f["id"]) for f in created["fields"]]
+    event_type, (field, _second_field) = raw(created["id"]), [raw(f["id"]) for f in created["fields"]]
     data = await world.owner(EVENT_TYPE_OWNER_ADD, {"input": {"eventTypeId": created["id"],
                                                               "userId": world.owner_user["id"]}})
     type_owner = raw(ok(data["eventTypeOwnerAdd"])["owner"]["id"])

@@ -16,7 +16,7 @@ import httpx
 import orjson
 import pytest
 import websockets
-from gql import Client, gql
+from gql import Client, GraphQLRequest, gql
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 
@@ -81,12 +81,12 @@ async def test_export_end_to_end_over_websocket_then_download(live, gql, org_own
         # The worker waits until we follow the job, so every state is seen from `pending` on.
         await asyncio.to_thread(worker.pause)
         try:
-            result = await session.execute(EXPORT, variable_values={"org": org["id"]})
+            result = await session.execute(GraphQLRequest(EXPORT, variable_values={"org": org["id"]}))
             payload = result["organizationExport"]
             assert payload["userErrors"] == [] and payload["job"]["status"] == "pending"
             job_id = payload["job"]["id"]
             async with asyncio.timeout(20):
-                async for data in session.subscribe(JOB_UPDATED, variable_values={"id": job_id}):
+                async for data in session.subscribe(GraphQLRequest(JOB_UPDATED, variable_values={"id": job_id})):
                     updates.append(data["jobUpdated"])
                     if len(updates) == 1:
                         worker.resume()
@@ -132,9 +132,9 @@ async def test_pickup_latency_from_mutation_to_running(live, gql, rt, org_owner)
     async with ws_client(live, token) as session:
         for _ in range(5):
             started = time.perf_counter()
-            job = (await session.execute(EXPORT, variable_values={"org": org["id"]}))["organizationExport"]["job"]
+            job = (await session.execute(GraphQLRequest(EXPORT, variable_values={"org": org["id"]})))["organizationExport"]["job"]
             async with asyncio.timeout(10):
-                async for data in session.subscribe(JOB_UPDATED, variable_values={"id": job["id"]}):
+                async for data in session.subscribe(GraphQLRequest(JOB_UPDATED, variable_values={"id": job["id"]})):
                     update = data["jobUpdated"]
                     if update["status"] != "pending":
                         client_side.append(time.perf_counter() - started)
@@ -154,7 +154,7 @@ async def test_finished_job_yields_once_and_completes(live, gql, rt, org_owner):
     await wait_for_status(rt, decode_id(job["id"], "Job"), JobStatus.succeeded)
     async with ws_client(live, token) as session:
         async with asyncio.timeout(5):
-            updates = [d["jobUpdated"] async for d in session.subscribe(JOB_UPDATED, variable_values={"id": job["id"]})]
+            updates = [d["jobUpdated"] async for d in session.subscribe(GraphQLRequest(JOB_UPDATED, variable_values={"id": job["id"]}))]
     assert [u["status"] for u in updates] == ["succeeded"]
 
 
@@ -214,7 +214,7 @@ async def test_cancel_running_job_ends_it_at_next_progress(live, gql, rt, org_ow
     cancel_sent = None
     async with ws_client(live, token) as session:
         async with asyncio.timeout(15):
-            async for data in session.subscribe(JOB_UPDATED, variable_values={"id": gid}):
+            async for data in session.subscribe(GraphQLRequest(JOB_UPDATED, variable_values={"id": gid})):
                 update = data["jobUpdated"]
                 statuses.append((update["status"], update["cancelRequested"]))
                 if update["status"] == "running" and update["progress"] > 0.05 and cancel_sent is None:
@@ -252,7 +252,7 @@ async def test_another_organizations_job_is_not_found(live, gql, rt, org_owner):
     async with ws_client(live, stranger_token) as session:
         with pytest.raises(TransportQueryError) as e:
             async with asyncio.timeout(5):
-                async for _ in session.subscribe(JOB_UPDATED, variable_values={"id": job["id"]}):
+                async for _ in session.subscribe(GraphQLRequest(JOB_UPDATED, variable_values={"id": job["id"]})):
                     pass
     assert e.value.errors[0]["extensions"]["code"] == "NOT_FOUND"
     # Nor can the stranger export or download the organization.
@@ -317,7 +317,7 @@ async def test_logged_out_session_cannot_open_a_subscription(live, gql, org_owne
     # The gql client sees the rejection too, and nothing was subscribed.
     with pytest.raises(Exception) as e:
         async with ws_client(live, token) as session:
-            async for _ in session.subscribe(JOB_UPDATED, variable_values={"id": to_global_id("Job", uuid.uuid4())}):
+            async for _ in session.subscribe(GraphQLRequest(JOB_UPDATED, variable_values={"id": to_global_id("Job", uuid.uuid4())})):
                 pass
     assert "4403" in repr(e.value) or "Forbidden" in repr(e.value) or "closed" in repr(e.value).lower()
 
@@ -337,7 +337,7 @@ async def test_subscription_catches_up_after_the_servers_redis_listener_reconnec
     updates: list[dict] = []
     async with ws_client(live, token) as session:
         async with asyncio.timeout(10):
-            async for data in session.subscribe(JOB_UPDATED, variable_values={"id": to_global_id("Job", job.id)}):
+            async for data in session.subscribe(GraphQLRequest(JOB_UPDATED, variable_values={"id": to_global_id("Job", job.id)})):
                 updates.append(data["jobUpdated"])
                 if len(updates) == 1:
                     killed = 0

@@ -20,7 +20,6 @@ from server.domains.plan.models import Event, EventType
 from server.domains.warehouse import models as w
 from tests.graph.accounts.helpers import api_key
 from tests.graph.warehouse.helpers import (
-    CREATE,
     DELETE,
     LIST,
     ONE,
@@ -31,7 +30,6 @@ from tests.graph.warehouse.helpers import (
     create,
     created,
     errors_of,
-    unique_name,
     wait_job,
 )
 from tests.support.live import LiveServer

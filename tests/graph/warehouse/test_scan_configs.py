@@ -14,7 +14,7 @@ from server.domains.warehouse.models import ScanInterval
 from tests.graph.plan.helpers import Org
 from tests.graph.warehouse.helpers import ERRORS, created, errors_of, wait_job
 from tests.support.plan_rows import raw
-from tests.support.warehouse import END, START, count_by, create_duckdb_warehouse
+from tests.support.warehouse import START, count_by, create_duckdb_warehouse
 
 SC_FIELDS = """id name baseQuery timeColumn eventTypeColumn eventNameFormat jsonValuePaths metricBreakdownColumns
   metricBreakdownValuesLimit cardinalityThreshold interval replayChunkInterval enabled nextRunAt scannedUntil

@@ -24,7 +24,7 @@ from tests.graph.warehouse.metric_rows import EV_CREATE, db_execute, iso
 from tests.graph.warehouse.test_audit_metrics import delete_event
 from tests.graph.warehouse.test_reconciliation import ACCEPT, DISMISS, DRIFT_UPDATE, user_errors
 from tests.graph.warehouse.test_scan_configs import CREATE, JOBS, RUN, config_input
-from tests.support.plan_rows import gid, raw
+from tests.support.plan_rows import raw
 from tests.support.warehouse import START, create_duckdb_warehouse
 
 DRIFTS = """query($p: ID!) { schemaDrifts(projectId: $p, first: 100) { items { id fieldName driftType observedType
