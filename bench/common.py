@@ -1,5 +1,6 @@
 """Pieces several benchmarks share: a private Redis database, a throwaway PostgreSQL database,
-the app under uvicorn in its own process, waiting for it to be healthy, and percentiles."""
+the app under uvicorn in its own process, waiting for it to be healthy, and percentiles; and
+`served_project`, all of that plus a signed-in user's organization and project."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import NamedTuple
 
 import asyncpg
 import httpx
@@ -94,3 +98,45 @@ def stop_app(proc: subprocess.Popen | None) -> None:
     if proc:
         proc.terminate()
         proc.wait(10)
+
+
+class ServedProject(NamedTuple):
+    base: str  # the app's base URL
+    db_url: str
+    proc: subprocess.Popen
+    token: str  # a session token of the project's owner
+    user: dict
+    org: dict
+    project_gid: str
+
+
+_PROJECT_CREATE = """mutation($input: ProjectCreateInput!) { projectCreate(input: $input) {
+  project { id } userErrors { message } } }"""
+
+
+@asynccontextmanager
+async def served_project(factory: str, redis_base: str, name: str, slug: str) -> AsyncIterator[ServedProject]:
+    """A throwaway database (migrated) and Redis database, `factory` served on them, a user signed
+    in, an organization and a project `name`/`slug`; all of it removed on exit."""
+    from server.migrate import upgrade
+    from tests.support.client import GQL, create_org, register_and_login
+
+    db_name, db_url = await create_database()
+    redis_url, redis_client, _ = take_redis_db(redis_base)
+    proc = None
+    try:
+        upgrade(db_url)
+        proc, base = start_app(factory, db_url, redis_url)
+        await wait_healthy(base)
+        gql = GQL(base)
+        token, user = await register_and_login(gql)
+        org = await create_org(gql, token, "Bench Org")
+        data = await gql(_PROJECT_CREATE, {"input": {"organizationId": org["id"], "name": name, "slug": slug}},
+                         token=token)
+        await gql.aclose()
+        yield ServedProject(base, db_url, proc, token, user, org, data["projectCreate"]["project"]["id"])
+    finally:
+        stop_app(proc)
+        await drop_database(db_name)
+        redis_client.flushdb()
+        redis_client.close()

@@ -47,8 +47,6 @@ SERIES = """query Series($p: ID!, $scope: MetricScopeInput!, $from: DateTime, $t
 COUNTS = SERIES.replace("points { bucket count }", "firstBucket counts")
 MANY = """query Many($p: ID!, $first: Int!) { eventSeries(projectId: $p, first: $first) {
   totalCount series { scopeId total firstBucket counts } } }"""
-PROJECT_CREATE = """mutation($input: ProjectCreateInput!) { projectCreate(input: $input) {
-  project { id } userErrors { code field message } } }"""
 
 
 async def plain_series(request: Request) -> Response:
@@ -169,25 +167,11 @@ async def main() -> None:
     ap.add_argument("--days", type=int, default=90)
     args = ap.parse_args()
 
-    from bench.common import create_database, drop_database, take_redis_db, start_app, stop_app, wait_healthy
+    from bench.common import served_project
     from graph.core.node import from_global_id, to_global_id
-    from server.migrate import upgrade
-    from tests.support.client import GQL, create_org, register_and_login
 
-    name, db_url = await create_database()
-    redis_url, redis_client, _ = take_redis_db(REDIS_BASE)
-    proc = None
-    try:
-        upgrade(db_url)
-        proc, base = start_app("bench.metric_series:make_app", db_url, redis_url)
-        await wait_healthy(base)
-        gql = GQL(base)
-        token, _ = await register_and_login(gql)
-        org = await create_org(gql, token, "Bench Org")
-        data = await gql(PROJECT_CREATE, {"input": {"organizationId": org["id"], "name": "Bench metrics",
-                                                    "slug": "bench-metrics"}}, token=token)
-        project_gid = data["projectCreate"]["project"]["id"]
-        await gql.aclose()
+    async with served_project("bench.metric_series:make_app", REDIS_BASE, "Bench metrics", "bench-metrics") as (
+            base, db_url, proc, token, user, org, project_gid):
         project_id = from_global_id(project_gid)[1]
         now = datetime.now(timezone.utc)
         t = time.perf_counter()
@@ -252,11 +236,6 @@ async def main() -> None:
                 print(f"  {label:<40} p50 {p50:7.1f} ms   p99 {p99:7.1f} ms")
             print(f"  GraphQL / plain p50 (EVENT, 90 days): points {pcts(rows[3][1])[0] / pcts(rows[0][1])[0]:.2f}x, "
                   f"counts {pcts(rows[4][1])[0] / pcts(rows[0][1])[0]:.2f}x")
-    finally:
-        stop_app(proc)
-        await drop_database(name)
-        redis_client.flushdb()
-        redis_client.close()
 
 
 if __name__ == "__main__":

@@ -59,8 +59,6 @@ LIST = """query Events($project: ID!, $first: Int!, $after: String, $filter: Eve
             metaValues(first: 10) { value metaField { id name } } } } }"""
 BULK = """mutation Bulk($input: EventsBulkCreateInput!) { eventsBulkCreate(input: $input) {
   events { id } userErrors { code field message } } }"""
-PROJECT_CREATE = """mutation($input: ProjectCreateInput!) { projectCreate(input: $input) {
-  project { id } userErrors { code field message } } }"""
 
 
 # --- the app: the real one + a plain-JSON baseline of the same page + statement counting ----------
@@ -232,26 +230,11 @@ async def main() -> None:
     ap.add_argument("--bulk-runs", type=int, default=3, help="eventsBulkCreate calls of 1,000 events")
     args = ap.parse_args()
 
-    from bench.common import create_database, drop_database, take_redis_db, start_app, stop_app, wait_healthy
+    from bench.common import served_project
     from graph.core.node import from_global_id
-    from server.migrate import upgrade
-    from tests.support.client import GQL, create_org, register_and_login
 
-    name, db_url = await create_database()
-    redis_url, redis_client, _ = take_redis_db(REDIS_BASE)
-    proc = None
-    try:
-        upgrade(db_url)
-        proc, base = start_app("bench.plan_events:make_app", db_url, redis_url)
-        await wait_healthy(base)
-
-        gql = GQL(base)
-        token, user = await register_and_login(gql)
-        org = await create_org(gql, token, "Bench Org")
-        data = await gql(PROJECT_CREATE, {"input": {"organizationId": org["id"], "name": "Bench plan",
-                                                    "slug": "bench-plan"}}, token=token)
-        project_gid = data["projectCreate"]["project"]["id"]
-        await gql.aclose()
+    async with served_project("bench.plan_events:make_app", REDIS_BASE, "Bench plan", "bench-plan") as (
+            base, db_url, proc, token, user, org, project_gid):
         t = time.perf_counter()
         plan = await build_plan(db_url, from_global_id(org["id"])[1], from_global_id(project_gid)[1],
                                 from_global_id(user["id"])[1])
@@ -339,11 +322,6 @@ async def main() -> None:
                 spy.wait()
             print(f"  median: {statistics.median(times) * 1000:.0f} ms for 1,000 events "
                   f"({statistics.median(times) * 1000 / 1000:.2f} ms per event)")
-    finally:
-        stop_app(proc)
-        await drop_database(name)
-        redis_client.flushdb()
-        redis_client.close()
 
 
 if __name__ == "__main__":
