@@ -30,19 +30,32 @@ class Verdict:
     remaining: int = 0
 
 
-async def hit(redis: aioredis.Redis, bucket: str, windows: list[Window], cost: int = 1) -> Verdict:
-    """Count one request against every window of `bucket`; refused if any window is over."""
+def _key(bucket: str, window: Window, now: int) -> str:
+    return f"rl:{bucket}:{window.seconds}:{now // window.seconds}"
+
+
+async def _count(redis: aioredis.Redis, bucket: str, windows: list[Window], cost: int) -> tuple[int, list[int]] | None:
+    """Add `cost` to the current count of every window of `bucket`, in one round trip: (now, the
+    counts after), or None when Redis is unreachable (the caller fails open)."""
     now = int(time.time())
-    keys = [f"rl:{bucket}:{w.seconds}:{now // w.seconds}" for w in windows]
     try:
         async with redis.pipeline(transaction=False) as pipe:
-            for key, w in zip(keys, windows):
+            for w in windows:
+                key = _key(bucket, w, now)
                 pipe.incrby(key, cost)
                 pipe.expire(key, w.seconds + 1)
-            counts = (await pipe.execute())[::2]
+            return now, (await pipe.execute())[::2]
     except (RedisError, OSError) as e:
         log.warning("rate limit not enforced, redis unavailable: %s", e)
+        return None
+
+
+async def hit(redis: aioredis.Redis, bucket: str, windows: list[Window], cost: int = 1) -> Verdict:
+    """Count one request against every window of `bucket`; refused if any window is over."""
+    counted = await _count(redis, bucket, windows, cost)
+    if counted is None:
         return Verdict(True)
+    now, counts = counted
     verdict = Verdict(True, limit=windows[0].limit, remaining=max(windows[0].limit - counts[0], 0))
     for count, w in zip(counts, windows):
         if count > w.limit:
@@ -57,25 +70,18 @@ async def hit_many(redis: aioredis.Redis, bucket: str, window: Window, n: int) -
     """Count `n` requests (in arrival order) against one window of `bucket` in one round trip:
     (how many of them are within the limit, seconds until the window resets). The first ones are
     admitted, the rest refused, exactly as `n` calls of `hit` would have it."""
-    now = int(time.time())
-    key = f"rl:{bucket}:{window.seconds}:{now // window.seconds}"
-    try:
-        async with redis.pipeline(transaction=False) as pipe:
-            pipe.incrby(key, n)
-            pipe.expire(key, window.seconds + 1)
-            count = (await pipe.execute())[0]
-    except (RedisError, OSError) as e:
-        log.warning("rate limit not enforced, redis unavailable: %s", e)
+    counted = await _count(redis, bucket, [window], n)
+    if counted is None:
         return n, 0
-    before = count - n
-    return max(0, min(n, window.limit - before)), window.seconds - now % window.seconds
+    now, [count] = counted
+    return max(0, min(n, window.limit - (count - n))), window.seconds - now % window.seconds
 
 
 async def peek_exceeded(redis: aioredis.Redis, bucket: str, window: Window) -> int:
     """Seconds until `bucket` may try again (0 when under the limit), without counting a hit."""
     now = int(time.time())
     try:
-        count = await redis.get(f"rl:{bucket}:{window.seconds}:{now // window.seconds}")
+        count = await redis.get(_key(bucket, window, now))
     except (RedisError, OSError):
         return 0
     if count is not None and int(count) >= window.limit:
