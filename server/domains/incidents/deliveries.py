@@ -523,9 +523,7 @@ async def _store(uow: UnitOfWork, rt: Runtime, p: Prepared, *, lock_body: bool) 
         return _answer(found.id, True, found.alert_ids, found.incident_ids, found.change_event_ids)
 
     def rows(results: list[IngestResult]) -> Rider:
-        stored.alert_ids = [str(i) for i in results[0].alert_ids]
-        stored.incident_ids = [str(i) for i in results[0].incident_ids]
-        stored.change_event_ids = [str(i) for i in results[0].change_event_ids]
+        stored.brought(results[0])
         return rider([stored])
 
     try:

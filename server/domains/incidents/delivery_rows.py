@@ -57,6 +57,12 @@ class Stored:
     incident_ids: list[str] | None = None
     change_event_ids: list[str] | None = None
 
+    def brought(self, result: Any) -> None:
+        """Record what this delivery brought in (an ingest.IngestResult)."""
+        self.alert_ids = [str(i) for i in result.alert_ids]
+        self.incident_ids = [str(i) for i in result.incident_ids]
+        self.change_event_ids = [str(i) for i in result.change_event_ids]
+
     def repeats(self, original: Any) -> None:
         """Mark this delivery a duplicate of `original` (a row with id and the three id lists)."""
         self.duplicate_of = original.id

@@ -231,7 +231,7 @@ FROM (SELECT 1) AS one LEFT JOIN dup ON true""")
 
 
 async def _store_many(uow: UnitOfWork, rt: Runtime, batch: dict[int, Prepared]) -> dict[int, Answer]:
-    """Steps 3 to 6 for deliveries that are not repeats of each other."""
+    """Steps 3 to 5 for deliveries that are not repeats of each other."""
     if not batch:
         return {}
     s = uow.session
@@ -265,10 +265,7 @@ async def _store_many(uow: UnitOfWork, rt: Runtime, batch: dict[int, Prepared]) 
 
         def rows_of(results: list[IngestResult], members: list = members, extra: list = extra) -> Rider:
             for (i, _), result in zip(members, results, strict=True):
-                d = stored[i]
-                d.alert_ids = [str(x) for x in result.alert_ids]
-                d.incident_ids = [str(x) for x in result.incident_ids]
-                d.change_event_ids = [str(x) for x in result.change_event_ids]
+                stored[i].brought(result)
             return rider([stored[i] for i, _ in members] + extra)
 
         parts = [DeliveryPart(p.config.id, stored[i].id, p.normalized) for i, p in members]

@@ -79,7 +79,7 @@ from server.domains.incidents.models import (
     Incident,
     IncidentStatus,
     Severity,
-    WINDOW_BIN,
+    window_bin,
 )
 from server.domains.incidents.normalizers.types import Normalized, NormalizedAlert, NormalizedChange
 from server.domains.incidents.timeline import Timeline, TimelineKind
@@ -248,14 +248,15 @@ def _load_statement(firing: bool, fingerprint_group: bool, group_keys: bool, hor
     one uq_alerts_open_fingerprint lookup per fingerprint (LIMIT 1, true by that index, keeps the
     planner from turning it into a scan of the organization's open alerts), the incidents of those alerts by primary
     key, open incidents in the window (ix_incidents_open, by `window_at`: a few minutes more than
-    the window, which the engine narrows), open incidents holding a fingerprint or
-    group key (found by the latest alerts of each, `_latest_alerts_of`), and firing alerts per incident where one may resolve (ix_alerts_incident_status).
+    the window, which the engine narrows), open incidents holding a fingerprint or group key (by
+    the latest alerts of each, `_latest_alerts_of`), and firing alerts per incident where one may
+    resolve (ix_alerts_incident_status).
     """
     branches = ["SELECT incident_id AS id FROM open_alerts WHERE incident_id IS NOT NULL"]
     if firing:
         branches.append("SELECT id FROM incidents WHERE organization_id = CAST(:org AS uuid)"
                         " AND status IN ('investigating', 'acknowledged')"
-                        f" AND window_at >= date_bin('{WINDOW_BIN}', CAST(:since AS timestamptz), TIMESTAMPTZ '2000-01-01+00')")
+                        f" AND window_at >= {window_bin('CAST(:since AS timestamptz)')}")
         if fingerprint_group:
             holding = [_latest_alerts_of("fingerprint", "cfps")]
             if group_keys:

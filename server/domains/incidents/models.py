@@ -129,7 +129,14 @@ class WebhookDelivery(IdMixin, TimestampMixin, Base):
 # GIN indexes of incidents: a small pending list, merged often and quickly (migration 0006).
 _SMALL_PENDING = {"gin_pending_list_limit": 128}
 WINDOW_BIN = "5 minutes"
-WINDOW_AT_SQL = f"date_bin('{WINDOW_BIN}', last_alert_at, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
+
+
+def window_bin(expression: str) -> str:
+    """SQL: the timestamp `expression` floored to WINDOW_BIN, as `window_at` is."""
+    return f"date_bin('{WINDOW_BIN}', {expression}, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
+
+
+WINDOW_AT_SQL = window_bin("last_alert_at")
 
 
 class Incident(IdMixin, TimestampMixin, Base):
